@@ -1,0 +1,88 @@
+/* pt_results.h: everything a run produces, held in memory on rank 0 and written to ONE HDF5 file
+ * after each finished phase or trial. Every save writes the whole file to "<path>.tmp", flushes
+ * it to disk and renames it over <path>, so a kill at any moment leaves either the previous or
+ * the new complete file, never a broken one. The same file is read back to resume a run.
+ * Layout: docs/results-format.md. */
+#ifndef PT_RESULTS_H
+#define PT_RESULTS_H
+
+#include <stdint.h>
+
+#include "pt_config.h"
+#include "pt_model.h"
+#include "pt_train.h"
+
+#define PT_RESULTS_FORMAT_VERSION 1
+
+/* A data-parallel phase: "benchmark" (10 classes) or "pretext" (4 classes). */
+typedef struct {
+    int done;                 /* 1 when finished and stored */
+    PtHistory history;
+    double test_loss, test_accuracy;
+    double seconds;           /* wall time of the phase */
+    int n_classes;
+    float *weights;           /* (n_params) in pt_tensor_layout(n_classes) order, or NULL */
+} PtPhaseResult;
+
+enum { PT_KIND_SUPERVISED = 0, PT_KIND_SELF_SUPERVISED = 1, PT_NUM_KINDS = 2 };
+extern const char *const pt_kind_names[PT_NUM_KINDS]; /* "supervised", "self_supervised" */
+
+typedef struct {
+    int done;                 /* 1 when finished and stored */
+    int index;                /* trial index within its kind, 0-based */
+    uint64_t seed;            /* the trial's own seed (derived from base seed, kind, index) */
+    int rank;                 /* rank that ran it */
+    double test_loss, test_accuracy;
+    double seconds;
+    uint32_t n_samples;
+    uint32_t *sample_indices; /* (n_samples) training-image indices, in draw order */
+    PtHistory history;        /* all epochs (downstream: frozen then fine-tune) */
+} PtTrialResult;
+
+typedef struct {
+    /* provenance */
+    char version[64], git_commit[64], build_flags[256], blas[256], mpi_library[256];
+    int mpi_size;
+    char hosts[4096];         /* comma-separated distinct host names */
+    char start_time[64], end_time[64];  /* ISO 8601 UTC; end_time "" until complete */
+    char data_files[4][4096]; /* paths */
+    char data_sha256[4][65];  /* hex */
+    int complete;             /* 1 when every phase and trial is done */
+    /* content */
+    PtConfig config;
+    PtPhaseResult benchmark, pretext;
+    int n_trials[PT_NUM_KINDS];
+    PtTrialResult *trials[PT_NUM_KINDS]; /* (n_trials[kind]) */
+} PtResults;
+
+/* Empty results sized for cfg (trial arrays allocated, nothing done). */
+void pt_results_init(PtResults *r, const PtConfig *cfg);
+void pt_results_free(PtResults *r);
+
+/* Atomic write of the whole file (see above). Returns -1 with err naming the path and cause
+ * (no space left, permission, missing folder); the previous file is then untouched. */
+int pt_results_save(const PtResults *r, const char *path, PtError *err);
+
+/* Reads a file written by pt_results_save. Rejects with a clear message: missing file, not
+ * HDF5, truncated, an HDF5 file pretext did not write, a newer format version. */
+int pt_results_load(const char *path, PtResults *r, PtError *err);
+
+/* Checks that a loaded file's configuration equals cfg in every key that affects results;
+ * the message lists each differing key with both values and suggests --force. */
+int pt_results_check_config(const PtResults *r, const PtConfig *cfg, const char *path, PtError *err);
+
+/* Whether path is writable for results: the folder exists and is writable, path is not a folder.
+ * Creates nothing permanent. */
+int pt_results_check_writable(const char *path, PtError *err);
+
+/* Writes a Keras-compatible weights file (the layout Keras's save_weights() writes for a
+ * Sequential model: root attributes layer_names, backend, keras_version; a group per layer with
+ * attribute weight_names; datasets "<layer>/<layer>/kernel:0" and "bias:0"). Layer names:
+ * conv2d, conv2d_1, dense, dense_1 (+ max_pooling2d, dropout, flatten ... with no weights).
+ * Atomic like pt_results_save. */
+int pt_keras_weights_save(const char *path, const float *params, int n_classes, PtError *err);
+
+/* SHA-256 of a file as 64 hex characters; -1 with err on read failure. */
+int pt_sha256_file(const char *path, char hex[65], PtError *err);
+
+#endif

@@ -39,8 +39,8 @@ enum {
 };
 
 /* Extra floats after the gradients in model->grads: the data-parallel runner sums them in the
- * same single MPI_Allreduce as the gradient (loss sum and correct count of the step). */
-#define PT_GRAD_EXTRA 2
+ * same single MPI_Allreduce as the gradient (loss sum, correct count and a stop flag of the step). */
+#define PT_GRAD_EXTRA 3
 
 typedef struct {
     const char *name;    /* Keras-style, e.g. "conv2d/kernel" */

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# setup.sh: installs the Debian packages pretext needs (only those missing), builds it into
+# build/ (Release, asserts on) and fetches MNIST into data/mnist. Safe to run again: each step is
+# skipped when already done. Used by run-experiment.sh, run-tests.sh and CI.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+packages=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
+          libopenblas-dev libcmocka-dev zlib1g-dev libinih-dev python3-h5py python3-numpy
+          python3-matplotlib dataset-fashion-mnist hdf5-tools)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+build_dir="${PRETEXT_BUILD_DIR:-build}"
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release ${PRETEXT_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir" -j"$(nproc)" 2>&1 | grep -E "warning|error|Error" || true
+test -x "$build_dir/pretext" || { echo "setup: build failed" >&2; exit 1; }
+
+bash scripts/fetch-data.sh

@@ -1,0 +1,442 @@
+/* layers.c: the CNN's layers (see pt_layers.h for the conventions): a naive direct 2x2 "same"
+ * convolution kept as the reference, a hand-vectorised conv for one input channel (fused with
+ * relu and max pooling for conv1), im2col + sgemm for conv2, max pooling with stored argmax,
+ * inverted dropout, relu, dense via sgemm/sgemv, and softmax cross-entropy from logits. */
+#include "pt_layers.h"
+
+#include <assert.h>
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------------------------------------
+ * Naive direct convolution: the definition, written as plainly as possible.
+ */
+
+void pt_conv2x2_forward_naive(float *out, const float *x, const float *kernel, const float *bias,
+                              int B, int H, int W, int Cin, int Cout) {
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int co = 0; co < Cout; co++) {
+                    float sum = bias ? bias[co] : 0.0f;
+                    for (int a = 0; a < 2; a++)
+                        for (int c = 0; c < 2; c++) {
+                            if (i + a >= H || j + c >= W) continue; /* zero padding */
+                            const float *px = x + (((size_t)b * H + i + a) * W + j + c) * Cin;
+                            const float *pk = kernel + (size_t)(a * 2 + c) * Cin * Cout + co;
+                            for (int ci = 0; ci < Cin; ci++) sum += px[ci] * pk[(size_t)ci * Cout];
+                        }
+                    out[(((size_t)b * H + i) * W + j) * Cout + co] = sum;
+                }
+}
+
+void pt_conv2x2_backward_naive(float *dx, float *dkernel, float *dbias, const float *dout,
+                               const float *x, const float *kernel,
+                               int B, int H, int W, int Cin, int Cout) {
+    if (dx) memset(dx, 0, (size_t)B * H * W * Cin * sizeof *dx);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++)
+                for (int co = 0; co < Cout; co++) {
+                    float g = dout[(((size_t)b * H + i) * W + j) * Cout + co];
+                    if (dbias) dbias[co] += g;
+                    for (int a = 0; a < 2; a++)
+                        for (int c = 0; c < 2; c++) {
+                            if (i + a >= H || j + c >= W) continue;
+                            size_t px = (((size_t)b * H + i + a) * W + j + c) * Cin;
+                            size_t pk = (size_t)(a * 2 + c) * Cin * Cout + co;
+                            for (int ci = 0; ci < Cin; ci++) {
+                                if (dkernel) dkernel[pk + (size_t)ci * Cout] += x[px + ci] * g;
+                                if (dx) dx[px + ci] += kernel[pk + (size_t)ci * Cout] * g;
+                            }
+                        }
+                }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * One input channel: each output pixel is 4 scalar taps times 4 kernel rows of Cout values; the
+ * inner loops run over Cout with restrict pointers so GCC vectorises them.
+ */
+
+/* Pixel (i, j) of one (H,W) image, zero outside. */
+static inline float pixel_or_zero(const float *img, int H, int W, int i, int j) {
+    return (i < H && j < W) ? img[(size_t)i * W + j] : 0.0f;
+}
+
+void pt_conv2x2_c1_forward(float *restrict out, const float *restrict x,
+                           const float *restrict kernel, const float *restrict bias,
+                           int B, int H, int W, int Cout) {
+    const float *k0 = kernel, *k1 = kernel + Cout, *k2 = kernel + 2 * Cout, *k3 = kernel + 3 * Cout;
+    for (int b = 0; b < B; b++) {
+        const float *img = x + (size_t)b * H * W;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                float x00 = pixel_or_zero(img, H, W, i, j), x01 = pixel_or_zero(img, H, W, i, j + 1);
+                float x10 = pixel_or_zero(img, H, W, i + 1, j);
+                float x11 = pixel_or_zero(img, H, W, i + 1, j + 1);
+                float *restrict o = out + (((size_t)b * H + i) * W + j) * Cout;
+                for (int co = 0; co < Cout; co++)
+                    o[co] = bias[co] + x00 * k0[co] + x01 * k1[co] + x10 * k2[co] + x11 * k3[co];
+            }
+    }
+}
+
+void pt_conv2x2_c1_backward(float *restrict dx, float *restrict dkernel, float *restrict dbias,
+                            const float *restrict dout, const float *restrict x,
+                            const float *restrict kernel, int B, int H, int W, int Cout) {
+    for (int b = 0; b < B; b++) {
+        const float *img = x + (size_t)b * H * W;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                const float *restrict g = dout + (((size_t)b * H + i) * W + j) * Cout;
+                float taps[4] = {pixel_or_zero(img, H, W, i, j), pixel_or_zero(img, H, W, i, j + 1),
+                                 pixel_or_zero(img, H, W, i + 1, j),
+                                 pixel_or_zero(img, H, W, i + 1, j + 1)};
+                if (dbias)
+                    for (int co = 0; co < Cout; co++) dbias[co] += g[co];
+                if (dkernel)
+                    for (int t = 0; t < 4; t++)
+                        for (int co = 0; co < Cout; co++) dkernel[t * Cout + co] += taps[t] * g[co];
+            }
+    }
+    if (dx) {
+        /* Gather form: pixel (y, x) received tap (a, c) from output (y-a, x-c). */
+        for (int b = 0; b < B; b++)
+            for (int y = 0; y < H; y++)
+                for (int xx = 0; xx < W; xx++) {
+                    float sum = 0.0f;
+                    for (int a = 0; a < 2; a++)
+                        for (int c = 0; c < 2; c++) {
+                            int i = y - a, j = xx - c;
+                            if (i < 0 || j < 0) continue;
+                            const float *g = dout + (((size_t)b * H + i) * W + j) * Cout;
+                            const float *k = kernel + (a * 2 + c) * Cout;
+                            for (int co = 0; co < Cout; co++) sum += g[co] * k[co];
+                        }
+                    dx[((size_t)b * H + y) * W + xx] = sum;
+                }
+    }
+}
+
+/* Fused conv1 + relu + maxpool for one image. Each pooled unit reads a 3x3 input patch; the four
+ * pre-activations of its window are computed per channel and only the winner is kept. */
+static inline void conv_c1_relu_pool_image(float *restrict pooled, uint8_t *restrict argmax,
+                                           const float *restrict img, const float *restrict kernel,
+                                           const float *restrict bias, int H, int W, int Cout) {
+    const float *k0 = kernel, *k1 = kernel + Cout, *k2 = kernel + 2 * Cout, *k3 = kernel + 3 * Cout;
+    int PH = H / 2, PW = W / 2;
+    for (int pi = 0; pi < PH; pi++)
+        for (int pj = 0; pj < PW; pj++) {
+            float p[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) p[r][c] = pixel_or_zero(img, H, W, 2 * pi + r, 2 * pj + c);
+            float *restrict o = pooled + ((size_t)pi * PW + pj) * Cout;
+            uint8_t *restrict am = argmax + ((size_t)pi * PW + pj) * Cout;
+            for (int co = 0; co < Cout; co++) {
+                float v0 = bias[co] + p[0][0] * k0[co] + p[0][1] * k1[co] + p[1][0] * k2[co] + p[1][1] * k3[co];
+                float v1 = bias[co] + p[0][1] * k0[co] + p[0][2] * k1[co] + p[1][1] * k2[co] + p[1][2] * k3[co];
+                float v2 = bias[co] + p[1][0] * k0[co] + p[1][1] * k1[co] + p[2][0] * k2[co] + p[2][1] * k3[co];
+                float v3 = bias[co] + p[1][1] * k0[co] + p[1][2] * k1[co] + p[2][1] * k2[co] + p[2][2] * k3[co];
+                float best = v0;
+                int idx = 0;
+                if (v1 > best) { best = v1; idx = 1; }
+                if (v2 > best) { best = v2; idx = 2; }
+                if (v3 > best) { best = v3; idx = 3; }
+                o[co] = best > 0.0f ? best : 0.0f;
+                am[co] = (uint8_t)(best > 0.0f ? idx : PT_POOL_DEAD);
+            }
+        }
+}
+
+void pt_conv2x2_c1_relu_pool_forward(float *pooled, uint8_t *argmax, const float *x,
+                                     const float *kernel, const float *bias,
+                                     int B, int H, int W, int Cout) {
+    assert(H % 2 == 0 && W % 2 == 0);
+    size_t per_out = (size_t)(H / 2) * (W / 2) * Cout;
+    for (int b = 0; b < B; b++) {
+        const float *img = x + (size_t)b * H * W;
+        if (Cout == 64) /* the model's conv1: a constant trip count vectorises best */
+            conv_c1_relu_pool_image(pooled + b * per_out, argmax + b * per_out, img, kernel, bias, H, W, 64);
+        else
+            conv_c1_relu_pool_image(pooled + b * per_out, argmax + b * per_out, img, kernel, bias, H, W, Cout);
+    }
+}
+
+/* Weight gradients of one image: the winner q of a window gets the gradient g; it saw the taps
+ * p[di+a][dj+c] with (di, dj) = (q/2, q%2). Written with a 0/g select per window position so the
+ * loop over channels stays branch-free. Accumulates into dk (4, Cout) and db (Cout). */
+static inline void conv_c1_relu_pool_grad_image(float *restrict dk, float *restrict db,
+                                                const float *restrict dpooled,
+                                                const uint8_t *restrict argmax,
+                                                const float *restrict img, int H, int W, int Cout) {
+    float *restrict dk0 = dk, *restrict dk1 = dk + Cout, *restrict dk2 = dk + 2 * Cout,
+                    *restrict dk3 = dk + 3 * Cout;
+    int PH = H / 2, PW = W / 2;
+    for (int pi = 0; pi < PH; pi++)
+        for (int pj = 0; pj < PW; pj++) {
+            float p[3][3];
+            for (int r = 0; r < 3; r++)
+                for (int c = 0; c < 3; c++) p[r][c] = pixel_or_zero(img, H, W, 2 * pi + r, 2 * pj + c);
+            const float *restrict g = dpooled + ((size_t)pi * PW + pj) * Cout;
+            const uint8_t *restrict am = argmax + ((size_t)pi * PW + pj) * Cout;
+            for (int co = 0; co < Cout; co++) {
+                float g0 = am[co] == 0 ? g[co] : 0.0f, g1 = am[co] == 1 ? g[co] : 0.0f;
+                float g2 = am[co] == 2 ? g[co] : 0.0f, g3 = am[co] == 3 ? g[co] : 0.0f;
+                dk0[co] += p[0][0] * g0 + p[0][1] * g1 + p[1][0] * g2 + p[1][1] * g3;
+                dk1[co] += p[0][1] * g0 + p[0][2] * g1 + p[1][1] * g2 + p[1][2] * g3;
+                dk2[co] += p[1][0] * g0 + p[1][1] * g1 + p[2][0] * g2 + p[2][1] * g3;
+                dk3[co] += p[1][1] * g0 + p[1][2] * g1 + p[2][1] * g2 + p[2][2] * g3;
+                db[co] += (g0 + g1) + (g2 + g3);
+            }
+        }
+}
+
+void pt_conv2x2_c1_relu_pool_backward(float *dkernel, float *dbias, const float *dpooled,
+                                      const uint8_t *argmax, const float *x,
+                                      int B, int H, int W, int Cout) {
+    assert(H % 2 == 0 && W % 2 == 0);
+    if (!dkernel && !dbias) return;
+    float dk_local[4 * 256], db_local[256]; /* per-call sums, added to the gradients at the end */
+    assert(Cout <= 256);
+    memset(dk_local, 0, sizeof(float) * 4 * (size_t)Cout);
+    memset(db_local, 0, sizeof(float) * (size_t)Cout);
+    size_t per_out = (size_t)(H / 2) * (W / 2) * Cout;
+    for (int b = 0; b < B; b++) {
+        const float *img = x + (size_t)b * H * W;
+        if (Cout == 64)
+            conv_c1_relu_pool_grad_image(dk_local, db_local, dpooled + b * per_out, argmax + b * per_out, img, H, W, 64);
+        else
+            conv_c1_relu_pool_grad_image(dk_local, db_local, dpooled + b * per_out, argmax + b * per_out, img, H, W, Cout);
+    }
+    if (dkernel)
+        for (int t = 0; t < 4 * Cout; t++) dkernel[t] += dk_local[t];
+    if (dbias)
+        for (int co = 0; co < Cout; co++) dbias[co] += db_local[co];
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * im2col + GEMM.
+ */
+
+void pt_im2col_2x2(float *restrict col, const float *restrict x, int B, int H, int W, int Cin) {
+    size_t row_len = 4 * (size_t)Cin, cin_bytes = (size_t)Cin * sizeof(float);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                float *row = col + (((size_t)b * H + i) * W + j) * row_len;
+                for (int a = 0; a < 2; a++)
+                    for (int c = 0; c < 2; c++) {
+                        float *dst = row + (size_t)(a * 2 + c) * Cin;
+                        if (i + a < H && j + c < W)
+                            memcpy(dst, x + (((size_t)b * H + i + a) * W + j + c) * Cin, cin_bytes);
+                        else
+                            memset(dst, 0, cin_bytes);
+                    }
+            }
+}
+
+void pt_col2im_2x2(float *restrict dx, const float *restrict dcol, int B, int H, int W, int Cin) {
+    size_t row_len = 4 * (size_t)Cin;
+    for (int b = 0; b < B; b++)
+        for (int y = 0; y < H; y++)
+            for (int xx = 0; xx < W; xx++) {
+                float *restrict d = dx + (((size_t)b * H + y) * W + xx) * Cin;
+                /* Pixel (y, x) was tap (a, c) of output row (y-a, x-c); tap (0,0) always exists. */
+                const float *restrict t0 = dcol + (((size_t)b * H + y) * W + xx) * row_len;
+                for (int ci = 0; ci < Cin; ci++) d[ci] = t0[ci];
+                if (xx >= 1) {
+                    const float *restrict t1 = dcol + (((size_t)b * H + y) * W + xx - 1) * row_len + Cin;
+                    for (int ci = 0; ci < Cin; ci++) d[ci] += t1[ci];
+                }
+                if (y >= 1) {
+                    const float *restrict t2 = dcol + (((size_t)b * H + y - 1) * W + xx) * row_len + 2 * Cin;
+                    for (int ci = 0; ci < Cin; ci++) d[ci] += t2[ci];
+                }
+                if (y >= 1 && xx >= 1) {
+                    const float *restrict t3 = dcol + (((size_t)b * H + y - 1) * W + xx - 1) * row_len + 3 * Cin;
+                    for (int ci = 0; ci < Cin; ci++) d[ci] += t3[ci];
+                }
+            }
+}
+
+void pt_conv2x2_gemm_forward(float *out, const float *col, const float *kernel, const float *bias,
+                             int B, int H, int W, int Cin, int Cout) {
+    int M = B * H * W, K = 4 * Cin;
+    for (int r = 0; r < M; r++) memcpy(out + (size_t)r * Cout, bias, (size_t)Cout * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, kernel, Cout,
+                1.0f, out, Cout);
+}
+
+void pt_conv2x2_gemm_backward(float *dx, float *dcol, float *dkernel, float *dbias,
+                              const float *dout, const float *col, const float *kernel,
+                              int B, int H, int W, int Cin, int Cout) {
+    int M = B * H * W, K = 4 * Cin;
+    if (dbias)
+        for (int r = 0; r < M; r++) {
+            const float *restrict g = dout + (size_t)r * Cout;
+            for (int co = 0; co < Cout; co++) dbias[co] += g[co];
+        }
+    if (dkernel)
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, Cout, M, 1.0f, col, K, dout, Cout,
+                    1.0f, dkernel, Cout);
+    if (dx) {
+        assert(dcol);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, K, Cout, 1.0f, dout, Cout, kernel,
+                    Cout, 0.0f, dcol, K);
+        pt_col2im_2x2(dx, dcol, B, H, W, Cin);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Max pooling 2x2 stride 2.
+ */
+
+static inline void maxpool2(float *restrict out, uint8_t *restrict argmax, const float *restrict x,
+                            int B, int H, int W, int C, int relu) {
+    int PH = H / 2, PW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int pi = 0; pi < PH; pi++)
+            for (int pj = 0; pj < PW; pj++) {
+                const float *restrict r0 = x + (((size_t)b * H + 2 * pi) * W + 2 * pj) * C;
+                const float *restrict r1 = r0 + (size_t)W * C;
+                float *restrict o = out + (((size_t)b * PH + pi) * PW + pj) * C;
+                uint8_t *restrict am = argmax + (((size_t)b * PH + pi) * PW + pj) * C;
+                for (int c = 0; c < C; c++) {
+                    float best = r0[c];
+                    int idx = 0;
+                    if (r0[C + c] > best) { best = r0[C + c]; idx = 1; }
+                    if (r1[c] > best) { best = r1[c]; idx = 2; }
+                    if (r1[C + c] > best) { best = r1[C + c]; idx = 3; }
+                    if (relu) {
+                        o[c] = best > 0.0f ? best : 0.0f;
+                        am[c] = (uint8_t)(best > 0.0f ? idx : PT_POOL_DEAD);
+                    } else {
+                        o[c] = best;
+                        am[c] = (uint8_t)idx;
+                    }
+                }
+            }
+}
+
+void pt_maxpool2_forward(float *out, uint8_t *argmax, const float *x, int B, int H, int W, int C) {
+    assert(H % 2 == 0 && W % 2 == 0);
+    maxpool2(out, argmax, x, B, H, W, C, 0);
+}
+
+void pt_relu_maxpool2_forward(float *out, uint8_t *argmax, const float *x,
+                              int B, int H, int W, int C) {
+    assert(H % 2 == 0 && W % 2 == 0);
+    maxpool2(out, argmax, x, B, H, W, C, 1);
+}
+
+void pt_maxpool2_backward(float *restrict dx, const float *restrict dout,
+                          const uint8_t *restrict argmax, int B, int H, int W, int C) {
+    int PH = H / 2, PW = W / 2;
+    for (int b = 0; b < B; b++)
+        for (int pi = 0; pi < PH; pi++)
+            for (int pj = 0; pj < PW; pj++) {
+                float *restrict r0 = dx + (((size_t)b * H + 2 * pi) * W + 2 * pj) * C;
+                float *restrict r1 = r0 + (size_t)W * C;
+                size_t o = (((size_t)b * PH + pi) * PW + pj) * C;
+                const float *restrict g = dout + o;
+                const uint8_t *restrict am = argmax + o;
+                for (int c = 0; c < C; c++) {
+                    r0[c] = am[c] == 0 ? g[c] : 0.0f;
+                    r0[C + c] = am[c] == 1 ? g[c] : 0.0f;
+                    r1[c] = am[c] == 2 ? g[c] : 0.0f;
+                    r1[C + c] = am[c] == 3 ? g[c] : 0.0f;
+                }
+            }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dropout, relu.
+ */
+
+void pt_dropout_mask(float *mask, size_t n, float rate, PtRng *rng) {
+    float keep_prob = 1.0f - rate;
+    float scale = 1.0f / keep_prob;
+    for (size_t k = 0; k < n; k++) mask[k] = pt_rng_uniform(rng) < keep_prob ? scale : 0.0f;
+}
+
+void pt_dropout_apply(float *restrict out, const float *restrict x, const float *restrict mask,
+                      size_t n) {
+    for (size_t k = 0; k < n; k++) out[k] = x[k] * mask[k];
+}
+
+void pt_relu_forward(float *out, const float *x, size_t n) {
+    for (size_t k = 0; k < n; k++) out[k] = x[k] > 0.0f ? x[k] : 0.0f;
+}
+
+void pt_relu_backward(float *dx, const float *dout, const float *out, size_t n) {
+    for (size_t k = 0; k < n; k++) dx[k] = out[k] > 0.0f ? dout[k] : 0.0f;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Dense. One sample is a matrix-vector product: sgemv/sger avoid sgemm's packing overhead.
+ */
+
+void pt_dense_forward(float *y, const float *x, const float *weight, const float *bias,
+                      int B, int in, int out) {
+    for (int r = 0; r < B; r++) memcpy(y + (size_t)r * out, bias, (size_t)out * sizeof(float));
+    if (B == 1)
+        cblas_sgemv(CblasRowMajor, CblasTrans, in, out, 1.0f, weight, out, x, 1, 1.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, out, in, 1.0f, x, in, weight, out,
+                    1.0f, y, out);
+}
+
+void pt_dense_backward(float *dx, float *dweight, float *dbias, const float *dy, const float *x,
+                       const float *weight, int B, int in, int out) {
+    if (dbias)
+        for (int r = 0; r < B; r++) {
+            const float *restrict g = dy + (size_t)r * out;
+            for (int o = 0; o < out; o++) dbias[o] += g[o];
+        }
+    if (dweight) {
+        if (B == 1)
+            cblas_sger(CblasRowMajor, in, out, 1.0f, x, 1, dy, 1, dweight, out);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, out, B, 1.0f, x, in, dy, out,
+                        1.0f, dweight, out);
+    }
+    if (dx) {
+        if (B == 1)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, in, out, 1.0f, weight, out, dy, 1, 0.0f, dx, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, in, out, 1.0f, dy, out, weight,
+                        out, 0.0f, dx, in);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Softmax cross-entropy.
+ */
+
+double pt_softmax_ce(float *dlogits, int *correct, const float *logits, const uint8_t *labels,
+                     int B, int C, int denom) {
+    double total = 0.0;
+    int hits = 0;
+    for (int r = 0; r < B; r++) {
+        const float *z = logits + (size_t)r * C;
+        int label = labels[r];
+        assert(label >= 0 && label < C);
+        int best = 0;
+        for (int c = 1; c < C; c++)
+            if (z[c] > z[best]) best = c;
+        hits += best == label;
+        double zmax = z[best], sum = 0.0;
+        for (int c = 0; c < C; c++) sum += exp((double)z[c] - zmax);
+        double log_sum = log(sum);
+        total += log_sum - ((double)z[label] - zmax);
+        if (dlogits) {
+            for (int c = 0; c < C; c++) {
+                double p = exp((double)z[c] - zmax - log_sum);
+                dlogits[(size_t)r * C + c] = (float)((p - (c == label ? 1.0 : 0.0)) / denom);
+            }
+        }
+    }
+    if (correct) *correct = hits;
+    return total;
+}

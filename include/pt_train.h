@@ -72,6 +72,14 @@ enum { PT_FIT_OK = 0, PT_FIT_DIVERGED = 1, PT_FIT_INTERRUPTED = 2 };
 int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *cfg,
            const PtDist *dist, PtHistory *hist);
 
+/* A function pt_fit calls once per training step on this process (rank 0 uses it to answer the
+ * other ranks while it trains a trial itself). NULL: none. */
+typedef struct {
+    void (*fn)(void *ctx);
+    void *ctx;
+} PtFitHook;
+void pt_set_fit_hook(const PtFitHook *hook);
+
 /* Mean loss and accuracy of the model on view in inference mode; with dist->size > 1 the view
  * is split over the ranks and the sums reduced, every rank gets the result. */
 void pt_evaluate(PtModel *model, const PtView *data, int batch_size, const PtDist *dist,

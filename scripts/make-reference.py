@@ -15,7 +15,11 @@ Semantics matched (see /work/shared/notes/keras-semantics.md):
   w -= lr_t*m/(sqrt(v)+eps), lr 0.001, b1 0.9, b2 0.999, eps 1e-7 (torch.optim.Adam differs:
   it adds eps to sqrt(v_hat), so it is not used).
 All reference arithmetic is float64, starting from the float32 values stored in the file, so the
-file holds the "true" result and the C test measures only the engine's float32 error.
+file holds the "true" result and the C test measures only the engine's float32 error. Each file's
+random seed is the first from a fixed base whose gradients are insensitive to float32 rounding at
+ReLU/max-pool kinks (see kink_sensitivity); the script also checks its torch forward against a
+naive numpy one and its gradients against finite differences, and stops if they disagree.
+Each file is about 5 MB (the 1568x256 dense kernel appears three times).
 
 File format (all little-endian):
   magic      8 bytes  b"PTGOLDEN"
@@ -58,7 +62,7 @@ VERSION = 1
 BATCH = 4
 ADAM_STEPS = 5
 LR, BETA1, BETA2, EPSILON = 0.001, 0.9, 0.999, 1e-7
-MIN_KINK_SAFETY = 8.0  # nearest live kink / float32 rounding, see kink_safety
+KINK_NOISE, NOISE_DRAWS, MAX_KINK_SENSITIVITY = 3.0, 4, 1e-5  # see kink_sensitivity
 
 DTYPE_CODES = {np.dtype(np.float32): 1, np.dtype(np.float64): 2, np.dtype(np.uint8): 3}
 
@@ -115,51 +119,40 @@ def forward(p, x):
     return h @ p[6] + p[7]                            # (B,C)
 
 
-def pre_activations(p, x):
-    """Pre-activations of the three ReLU layers: (B,28,28,64), (B,14,14,32), (B,256)."""
-    z1 = conv2x2_same(x, p[0], p[1])
-    z2 = conv2x2_same(maxpool2(torch.relu(z1)), p[2], p[3])
+def forward_parts(p, x, noise=None):
+    """The forward of forward(), exposing the three ReLU pre-activations (B,28,28,64),
+    (B,14,14,32), (B,256); noise, if given, is added to each of them (a constant offset)."""
+    noise = noise or [0.0, 0.0, 0.0]
+    z1 = conv2x2_same(x, p[0], p[1]) + noise[0]
+    z2 = conv2x2_same(maxpool2(torch.relu(z1)), p[2], p[3]) + noise[1]
     q2 = maxpool2(torch.relu(z2))
-    return [z1, z2, q2.reshape(q2.shape[0], -1) @ p[4] + p[5]]
+    z3 = q2.reshape(q2.shape[0], -1) @ p[4] + p[5] + noise[2]
+    return torch.relu(z3) @ p[6] + p[7], [z1, z2, z3]
 
 
-def kink_safety(p, x, labels):
-    """How safely the data stay away from points where the loss is not differentiable (a ReLU
-    input at 0, a tie between the two largest values of a 2x2 pooling window) through which
-    gradient flows. A float32 engine computes each pre-activation with a rounding error; a kink
-    closer than that may fall on the other side there and change a gradient for real. Returns
-    min over layers of (distance to the nearest live kink) / (float32 rounding error of that
-    layer's pre-activations, measured with a float32 torch forward)."""
+def kink_sensitivity(p, x, labels, gen):
+    """How much the gradients could change if the pre-activations carried a float32 engine's
+    rounding errors. ReLU (at 0) and max pooling (at ties) are not differentiable; with 200,000
+    conv1 units some always sit within rounding distance of a kink, and a unit falling on the
+    other side changes the gradient for real (by up to 1e-2 of a tensor's largest gradient for an
+    unlucky unit). This perturbs every pre-activation by Gaussian noise of KINK_NOISE x the RMS
+    rounding error of that layer (measured with a float32 torch forward) and returns the largest
+    change over tensors and NOISE_DRAWS draws, relative to each tensor's largest gradient. The
+    golden data are chosen where this stays far below the C test's tolerance."""
     leaves = [t.detach().clone().requires_grad_(True) for t in p]
-    z1 = conv2x2_same(x, leaves[0], leaves[1])        # (B,28,28,64)
-    q1 = maxpool2(torch.relu(z1))                     # (B,14,14,64)
-    q1.retain_grad()
-    z2 = conv2x2_same(q1, leaves[2], leaves[3])       # (B,14,14,32)
-    q2 = maxpool2(torch.relu(z2))                     # (B,7,7,32)
-    q2.retain_grad()
-    z3 = q2.reshape(q2.shape[0], -1) @ leaves[4] + leaves[5]
-    a3 = torch.relu(z3)                               # (B,256)
-    a3.retain_grad()
-    F.cross_entropy(a3 @ leaves[6] + leaves[7], labels).backward()
-
-    z_f32 = pre_activations([t.float() for t in p], x.float())
-    margins = [z3.detach().abs()[a3.grad.ne(0)].min()]
-    for z, q in ((z1, q1), (z2, q2)):
-        B_, H, W, C = z.shape
-        windows = z.detach().reshape(B_, H // 2, 2, W // 2, 2, C).permute(0, 1, 3, 5, 2, 4)
-        windows = windows.reshape(B_, H // 2, W // 2, C, 4)   # pre-activations of each window
-        live = q.grad.ne(0)                                   # windows whose output matters
-        relu_margin = windows.abs().min(dim=-1).values
-        top2 = windows.sort(dim=-1, descending=True).values
-        tie_margin = torch.where(top2[..., 0] > 0, top2[..., 0] - top2[..., 1],
-                                 torch.full_like(top2[..., 0], math.inf))
-        both = torch.minimum(relu_margin, tie_margin)[live]
-        margins.insert(len(margins) - 1, both.min() if both.numel() else torch.tensor(math.inf))
-    safety = math.inf
-    for margin, z, z32 in zip(margins, (z1, z2, z3), z_f32):
-        rounding = max((z32.double() - z.detach()).abs().max().item(), 1e-12)
-        safety = min(safety, margin.item() / rounding)
-    return safety
+    logits, z = forward_parts(leaves, x)
+    grads = torch.autograd.grad(F.cross_entropy(logits, labels), leaves)
+    _, z_f32 = forward_parts([t.float() for t in p], x.float())
+    rounding = [(a.double() - b.detach()).pow(2).mean().sqrt().item() for a, b in zip(z_f32, z)]
+    worst = 0.0
+    for _ in range(NOISE_DRAWS):
+        noise = [torch.randn(t.shape, generator=gen, dtype=torch.float64) * KINK_NOISE * r
+                 for t, r in zip(z, rounding)]
+        logits_n, _ = forward_parts(leaves, x, noise)
+        grads_n = torch.autograd.grad(F.cross_entropy(logits_n, labels), leaves)
+        for g, g_n in zip(grads, grads_n):
+            worst = max(worst, ((g_n - g).abs().max() / g.abs().max()).item())
+    return worst
 
 
 def loss_and_grads(p, x, labels):
@@ -217,7 +210,7 @@ def self_check(p, x, labels, logits, grads):
     for t in range(8):
         for _ in range(3):
             idx = tuple(rng.integers(0, s) for s in pn[t].shape)
-            h = 1e-7                                   # well below the kink margin
+            h = 1e-7                                   # small: few kinks within reach
             q_plus = [a.copy() for a in pn]
             q_minus = [a.copy() for a in pn]
             q_plus[t][idx] += h
@@ -230,24 +223,26 @@ def self_check(p, x, labels, logits, grads):
     return err, worst
 
 
-def adam_by_hand(p, x, labels, steps):
+def adam_by_hand(p, x, labels, steps, check_kinks=True):
     """TensorFlow's Adam on the same batch; returns the losses before each step, the final
-    params and the smallest kink safety met along the way."""
+    params and the largest kink sensitivity met along the way."""
     params = [t.clone() for t in p]
     m = [torch.zeros_like(t) for t in p]
     v = [torch.zeros_like(t) for t in p]
     losses = []
-    safety = math.inf
+    sensitivity = 0.0
+    gen = torch.Generator().manual_seed(1)
     for step in range(1, steps + 1):
         _, loss, grads = loss_and_grads(params, x, labels)
         losses.append(loss)
-        safety = min(safety, kink_safety(params, x, labels))
+        if check_kinks:
+            sensitivity = max(sensitivity, kink_sensitivity(params, x, labels, gen))
         lr_t = LR * math.sqrt(1.0 - BETA2 ** step) / (1.0 - BETA1 ** step)
         for i, g in enumerate(grads):
             m[i] += (g - m[i]) * (1.0 - BETA1)
             v[i] += (g * g - v[i]) * (1.0 - BETA2)
             params[i] = params[i] - lr_t * m[i] / (torch.sqrt(v[i]) + EPSILON)
-    return losses, params, safety
+    return losses, params, sensitivity
 
 
 def write_golden(path, n_classes, records):
@@ -265,8 +260,8 @@ def write_golden(path, n_classes, records):
 
 
 def make_golden(n_classes, base_seed, path):
-    # The first seed from base_seed on whose data no kink lies within MIN_KINK_SAFETY (at the
-    # start or at any Adam step): deterministic, and robust to the engine's float32 rounding.
+    # The first seed from base_seed on whose data the gradients are insensitive to float32
+    # rounding near kinks (at the start and at every Adam step): deterministic and robust.
     for seed in range(base_seed, base_seed + 100):
         rng = np.random.default_rng(seed)
         params32 = make_params(n_classes, rng)
@@ -275,12 +270,12 @@ def make_golden(n_classes, base_seed, path):
         p = [torch.from_numpy(a.astype(np.float64)) for _, a in params32]
         x = torch.from_numpy(x32.astype(np.float64))
         labels = torch.from_numpy(labels8.astype(np.int64))
-        losses, final, safety = adam_by_hand(p, x, labels, ADAM_STEPS)
-        if safety > MIN_KINK_SAFETY:
+        losses, final, sensitivity = adam_by_hand(p, x, labels, ADAM_STEPS)
+        if sensitivity < MAX_KINK_SENSITIVITY:
             break
-        print(f"  seed {seed}: a kink within {safety:.1f} x float32 rounding, trying the next")
+        print(f"  seed {seed}: kink sensitivity {sensitivity:.1e}, trying the next")
     else:
-        sys.exit("no seed with a large enough kink safety")
+        sys.exit("no seed with a small enough kink sensitivity")
 
     logits, loss, grads = loss_and_grads(p, x, labels)
     fwd_err, fd_err = self_check(p, x, labels, logits, grads)
@@ -299,12 +294,12 @@ def make_golden(n_classes, base_seed, path):
     # for the C test's tolerances (printed only).
     p32 = [t.float() for t in p]
     _, loss_f32, grads_f32 = loss_and_grads(p32, x.float(), labels)
-    losses_f32, final_f32, _ = adam_by_hand(p32, x.float(), labels, ADAM_STEPS)
+    losses_f32, final_f32, _ = adam_by_hand(p32, x.float(), labels, ADAM_STEPS, False)
     grad_rel = max(((a.double() - b).abs().max() / b.abs().max().clamp(min=1e-12)).item()
                    for a, b in zip(grads_f32, grads))
     param_rel = max(((a.double() - b).abs().max() / b.abs().max()).item()
                     for a, b in zip(final_f32, final))
-    print(f"{path}: {n_classes} classes, seed {seed}, kink safety {safety:.1f}, B={BATCH}, labels {labels8.tolist()}, loss {loss:.6f}, "
+    print(f"{path}: {n_classes} classes, seed {seed}, kink sensitivity {sensitivity:.1e}, B={BATCH}, labels {labels8.tolist()}, loss {loss:.6f}, "
           f"Adam losses {[round(l, 6) for l in losses]}")
     print(f"  self-check: naive forward {fwd_err:.1e}, finite differences {fd_err:.1e} rel; "
           f"torch float32 vs float64: grads {grad_rel:.1e} rel, loss {abs(loss_f32 - loss):.1e}, "

@@ -215,22 +215,22 @@ static int idx_read(const char *path, uint32_t expected_magic, uint32_t *dims, u
             (magic == IDX_MAGIC_IMAGES || magic == IDX_MAGIC_LABELS)) {
             pt_error_set(err,
                          "'%s': wrong magic number %u (0x%08x): this looks like %s, "
-                         "expected %s file with magic %u (0x%08x)",
+                         "expected an %s file with magic %u (0x%08x)",
                          path, magic, magic, magic_kind(magic), what, expected_magic,
                          expected_magic);
         } else if ((magic >> 16) == 0 && ((magic >> 8) & 0xff) == IDX_TYPE_UBYTE) {
             pt_error_set(err,
-                         "'%s': wrong dimension count %u in magic 0x%08x: an IDX %s file has %d "
-                         "dimensions (magic %u, 0x%08x)",
+                         "'%s': wrong dimension count %u in magic 0x%08x: an IDX %s file has "
+                         "dimension count %d (magic %u, 0x%08x)",
                          path, magic & 0xff, magic, what, ndims, expected_magic, expected_magic);
         } else if ((magic >> 16) == 0) {
             pt_error_set(err,
                          "'%s': wrong magic number 0x%08x: data type 0x%02x is not unsigned byte "
-                         "(0x08); expected %s file with magic %u (0x%08x)",
+                         "(0x08); expected an %s file with magic %u (0x%08x)",
                          path, magic, (magic >> 8) & 0xff, what, expected_magic, expected_magic);
         } else {
             pt_error_set(err,
-                         "'%s': wrong magic number 0x%08x: not an IDX file; expected %s file "
+                         "'%s': wrong magic number 0x%08x: not an IDX file; expected an %s file "
                          "with magic %u (0x%08x)%s",
                          path, magic, what, expected_magic, expected_magic, gz);
         }

@@ -17,6 +17,12 @@
 #include "pt_util.h"
 
 static volatile sig_atomic_t g_stop_signal = 0;
+static PtFitHook g_hook;
+
+void pt_set_fit_hook(const PtFitHook *hook) {
+    if (hook) g_hook = *hook;
+    else g_hook.fn = NULL;
+}
 
 static void on_signal(int signum) { g_stop_signal = signum; }
 
@@ -129,6 +135,7 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
             int lo = (int)((long)Bg * dist->rank / P);
             int hi = (int)((long)Bg * (dist->rank + 1) / P);
             int Bl = hi - lo;
+            if (g_hook.fn) g_hook.fn(g_hook.ctx);
             pt_model_zero_grads(model);
             if (Bl > 0) {
                 for (int i = 0; i < Bl; i++) batch_idx[i] = data->indices[perm[g0 + (uint32_t)lo + (uint32_t)i]];

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench-train.sh: the engine's speed side by side with PyTorch's, on one machine in one run.
+#
+# Usage (from anywhere; paths are relative to the repository):
+#     scripts/bench-train.sh [--seconds S] [--repeats R] [--workloads "train64 train1 infer"]
+#
+#   --seconds S    length of one timed repetition (default 2)
+#   --repeats R    repetitions per workload and engine (default 5)
+#   --workloads L  space-separated subset of train64 train1 infer (default all three)
+#   Environment: PRETEXT_BINARY=path uses that program instead of building build/pretext;
+#                PYTHON (default /usr/bin/python3, Debian's, which has torch 1.13).
+#
+# It builds pretext if needed (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release; cmake --build
+# build -j), then for each workload runs, R times in turn, `pretext bench` and
+# scripts/torch_bench.py in both torch memory layouts (nchw and nhwc: neither is fastest for
+# every workload), each for one repetition, rotating which goes first, so that the noise of a
+# shared machine hits all of them alike. Everything runs on one thread (OPENBLAS_NUM_THREADS=1,
+# OMP_NUM_THREADS=1, --threads 1). The table gives medians in images/s and the ratio of pretext
+# to the FASTER torch layout (> 1: pretext is faster). Raw JSON lines are kept in a temporary
+# file whose path is printed. Exits non-zero only on errors (build, crash), never on a ratio.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds=2
+repeats=5
+workloads="train64 train1 infer"
+python="${PYTHON:-/usr/bin/python3}"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) seconds="$2"; shift 2 ;;
+        --repeats) repeats="$2"; shift 2 ;;
+        --workloads) workloads="$2"; shift 2 ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench-train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+if [ -z "${PRETEXT_BINARY:-}" ]; then
+    if [ ! -x "$repo/build/pretext" ]; then
+        echo "bench-train.sh: building pretext in $repo/build" >&2
+        cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    fi
+    # Always brings the build up to date (a no-op when it is).
+    cmake --build "$repo/build" -j >/dev/null
+    PRETEXT_BINARY="$repo/build/pretext"
+fi
+[ -x "$PRETEXT_BINARY" ] || { echo "bench-train.sh: no program at $PRETEXT_BINARY" >&2; exit 1; }
+"$python" -c 'import torch' 2>/dev/null || { echo "bench-train.sh: $python has no torch" >&2; exit 1; }
+
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+raw="$(mktemp /tmp/bench-train.XXXXXX.jsonl)"
+common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
+
+# Runs one repetition of one engine ("pretext", "torch-nchw", "torch-nhwc"), tagging the line.
+run_one() {
+    local engine="$1" workload="$2" line
+    case "$engine" in
+        pretext) line="$("$PRETEXT_BINARY" bench --workload "$workload" "${common[@]}")" ;;
+        torch-*) line="$("$python" "$repo/scripts/torch_bench.py" --workload "$workload" \
+                        --layout "${engine#torch-}" "${common[@]}")" ;;
+    esac
+    [ -n "$line" ] || { echo "bench-train.sh: $engine $workload printed nothing" >&2; exit 1; }
+    printf '%s\t%s\t%s\n' "$engine" "$workload" "$line" >>"$raw"
+}
+
+engines=(pretext torch-nchw torch-nhwc)
+for workload in $workloads; do
+    echo "bench-train.sh: $workload, $repeats x ${seconds}s per engine..." >&2
+    for ((r = 0; r < repeats; r++)); do
+        for ((e = 0; e < ${#engines[@]}; e++)); do
+            run_one "${engines[$(((e + r) % ${#engines[@]}))]}" "$workload"
+        done
+    done
+done
+
+# Median images/s of one engine and workload from the raw lines.
+median() {
+    awk -F'\t' -v e="$1" -v w="$2" '$1 == e && $2 == w {
+            if (match($3, /"images_per_s": [0-9.eE+-]+/)) print substr($3, RSTART + 16, RLENGTH - 16) }' "$raw" |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
+            if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1); torch $("$python" -c 'import torch; print(torch.__version__)')"
+echo "# one thread each; medians of $repeats interleaved repetitions of ${seconds}s; raw: $raw"
+printf '%-8s %6s %16s %16s %16s %10s\n' workload batch "pretext img/s" "torch nchw" "torch nhwc" ratio
+for workload in $workloads; do
+    case "$workload" in train64) batch=64 ;; train1) batch=1 ;; infer) batch=1000 ;; *) batch=? ;; esac
+    p="$(median pretext "$workload")"
+    tn="$(median torch-nchw "$workload")"
+    th="$(median torch-nhwc "$workload")"
+    ratio="$(awk -v p="$p" -v a="$tn" -v b="$th" 'BEGIN { t = a > b ? a : b; printf "%.2f", p / t }')"
+    printf '%-8s %6s %16s %16s %16s %10s\n' "$workload" "$batch" "$p" "$tn" "$th" "$ratio"
+done

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# e2e_run_smoke.sh: `pretext run --config configs/smoke.ini` on 2 ranks; the results file holds
+# both phases, both trial tables, weights of the right shapes and accuracies clearly above
+# chance; both Keras weights files pass the Keras-layout check.
+set -euo pipefail
+src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+mpiexec -n 2 --oversubscribe "$bin" run --config "$src/configs/smoke.ini" --out "$tmp/smoke.h5" > "$tmp/log" 2>&1 \
+  || { cat "$tmp/log"; echo "FAIL: smoke run exited $?"; exit 1; }
+cat "$tmp/log"
+grep -q "trial supervised" "$tmp/log" || { echo "FAIL: no trial progress lines"; exit 1; }
+grep -q "summary" "$tmp/log" || { echo "FAIL: no summary table"; exit 1; }
+/usr/bin/python3 "$src/tests/results_tool.py" smoke "$tmp/smoke.h5" 3 3
+/usr/bin/python3 "$src/scripts/check-keras-weights.py" "$tmp/smoke.pretext.weights.h5" --expect-classes 4 --results "$tmp/smoke.h5" --phase pretext
+/usr/bin/python3 "$src/scripts/check-keras-weights.py" "$tmp/smoke.benchmark.weights.h5" --expect-classes 10 --results "$tmp/smoke.h5" --phase benchmark
+echo "e2e_run_smoke: 1 passed, 0 failed"

@@ -1,0 +1,109 @@
+/* test_adam.c: pt_adam_* against TensorFlow's Adam written out in double in this file, with a
+ * hand-chosen gradient sequence: bias-corrected lr_t, epsilon added to sqrt(v) (gradients small
+ * enough that it matters), frozen layers untouched, t counting steps, and reset. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pt_model.h"
+
+enum { STEPS = 5 };
+/* Two parameters with known gradients per step: one of order 1 (epsilon negligible), one of
+ * order 1e-7 (sqrt(v) is about 3e-9 after the first step: epsilon = 1e-7 dominates). */
+static const double grad_big[STEPS] = {0.5, -0.25, 1.0, 0.0, 2.0};
+static const double grad_tiny[STEPS] = {1e-7, 2e-7, -1e-7, 1e-7, 3e-7};
+
+/* TensorFlow's update in double. pytorch_form = 1 uses m_hat/(sqrt(v_hat)+eps) instead, only to
+ * show that the test tells the two apart. */
+static void reference(const double *g, int steps, double lr, int pytorch_form, double *w_out) {
+    const double b1 = 0.9, b2 = 0.999, eps = 1e-7;
+    double m = 0, v = 0, w = 0;
+    for (int t = 1; t <= steps; t++) {
+        m += (g[t - 1] - m) * (1 - b1);
+        v += (g[t - 1] * g[t - 1] - v) * (1 - b2);
+        if (pytorch_form) {
+            double mh = m / (1 - pow(b1, t)), vh = v / (1 - pow(b2, t));
+            w -= lr * mh / (sqrt(vh) + eps);
+        } else {
+            double lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t));
+            w -= lr_t * m / (sqrt(v) + eps);
+        }
+        w_out[t - 1] = w;
+    }
+}
+
+static void assert_rel(double got, double expect, double rel, const char *what) {
+    if (fabs(got - expect) > rel * fabs(expect) + 1e-15) {
+        fprintf(stderr, "%s: got %.10g, expected %.10g\n", what, got, expect);
+        fail();
+    }
+}
+
+static void test_adam_closed_form(void **state) {
+    (void)state;
+    PtModel *model = pt_model_create(10, 1);
+    memset(model->params, 0, model->n_params * sizeof(float));
+    PtAdam adam;
+    pt_adam_init(&adam, model->n_params, 1e-3f);
+    assert_int_equal(adam.t, 0);
+    assert_float_equal(adam.beta1, 0.9f, 0);
+    assert_float_equal(adam.beta2, 0.999f, 0);
+    assert_float_equal(adam.epsilon, 1e-7f, 0);
+    size_t i_big = model->tensors[PT_T_DENSE2_BIAS].offset + 3;
+    size_t i_tiny = model->tensors[PT_T_CONV1_KERNEL].offset + 17;
+    double w_big[STEPS], w_tiny[STEPS], w_tiny_pt[STEPS];
+    reference(grad_big, STEPS, 1e-3, 0, w_big);
+    reference(grad_tiny, STEPS, 1e-3, 0, w_tiny);
+    reference(grad_tiny, STEPS, 1e-3, 1, w_tiny_pt);
+    /* The PyTorch form differs by far more than the tolerance: epsilon's place is tested. */
+    assert_true(fabs(w_tiny_pt[0] - w_tiny[0]) > 0.5 * fabs(w_tiny[0]));
+    /* Hand fact: the first step moves a weight with a large gradient by about lr against it. */
+    assert_true(fabs(w_big[0] + 1e-3) < 1e-6);
+
+    for (int t = 0; t < STEPS; t++) {
+        pt_model_zero_grads(model);
+        model->grads[i_big] = (float)grad_big[t];
+        model->grads[i_tiny] = (float)grad_tiny[t];
+        pt_adam_step(&adam, model);
+        assert_int_equal(adam.t, t + 1);
+        assert_rel(model->params[i_big], w_big[t], 1e-5, "big-gradient weight");
+        assert_rel(model->params[i_tiny], w_tiny[t], 1e-5, "tiny-gradient weight");
+        /* parameters with zero gradient (and zero moments) do not move */
+        assert_true(model->params[i_big + 1] == 0.0f);
+        assert_true(adam.m[i_big + 1] == 0.0f && adam.v[i_big + 1] == 0.0f);
+    }
+    assert_float_equal(model->params[i_big], -1e-3f, 5e-3); /* it did move, and plausibly */
+
+    /* reset: m = v = 0, t = 0; the next step is a first step again */
+    pt_adam_reset(&adam);
+    assert_int_equal(adam.t, 0);
+    for (size_t k = 0; k < adam.n; k++) assert_true(adam.m[k] == 0.0f && adam.v[k] == 0.0f);
+    float before = model->params[i_big];
+    pt_model_zero_grads(model);
+    model->grads[i_big] = (float)grad_big[0];
+    pt_adam_step(&adam, model);
+    assert_rel((double)model->params[i_big] - before, w_big[0], 1e-4, "step after reset");
+
+    /* Frozen layers: params, m and v untouched, but t still counts. */
+    for (int l = 0; l < PT_NUM_LAYERS; l++) model->trainable[l] = 0;
+    float p_before = model->params[i_big], m_before = adam.m[i_big], v_before = adam.v[i_big];
+    pt_adam_step(&adam, model);
+    assert_int_equal(adam.t, 2);
+    assert_true(model->params[i_big] == p_before && adam.m[i_big] == m_before &&
+                adam.v[i_big] == v_before);
+    pt_adam_free(&adam);
+    pt_model_free(model);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adam_closed_form),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -2,13 +2,20 @@
 # setup.sh: installs the Debian packages pretext needs (only those missing), builds it into
 # build/ (Release, asserts on) and fetches MNIST into data/mnist. Safe to run again: each step is
 # skipped when already done. Used by run-experiment.sh, run-tests.sh and CI.
+# `setup.sh --tests` also installs what the tests need (Slurm, sanitizers, fuzzers, R).
 set -euo pipefail
+with_tests=0
+[ "${1:-}" = "--tests" ] && with_tests=1
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 packages=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
           libopenblas-dev libcmocka-dev zlib1g-dev libinih-dev python3-h5py python3-numpy
           python3-matplotlib dataset-fashion-mnist hdf5-tools)
+# Needed by the tests only: a private Slurm cluster, clang's sanitizer and fuzzer runtimes,
+# valgrind, R with hdf5r and ggplot2 for scripts/analyze.R.
+test_packages=(slurm-wlm munge clang libclang-rt-14-dev valgrind r-base-core r-cran-hdf5r r-cran-ggplot2)
+[ "$with_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

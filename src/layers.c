@@ -165,31 +165,42 @@ void pt_conv2x2_c1_relu_pool_forward(float *pooled, uint8_t *argmax, const float
 
 /* Weight gradients of one image: the winner q of a window gets the gradient g; it saw the taps
  * p[di+a][dj+c] with (di, dj) = (q/2, q%2). Written with a 0/g select per window position so the
- * loop over channels stays branch-free. Accumulates into dk (4, Cout) and db (Cout). */
-static inline void conv_c1_relu_pool_grad_image(float *restrict dk, float *restrict db,
-                                                const float *restrict dpooled,
-                                                const uint8_t *restrict argmax,
-                                                const float *restrict img, int H, int W, int Cout) {
-    float *restrict dk0 = dk, *restrict dk1 = dk + Cout, *restrict dk2 = dk + 2 * Cout,
-                    *restrict dk3 = dk + 3 * Cout;
+ * loop over channels stays branch-free, and by blocks of 16 channels over all windows so the
+ * five accumulators stay in registers. Accumulates into dk (4, Cout) and db (Cout). */
+#define GRAD_BLOCK 16
+static void conv_c1_relu_pool_grad_image(float *restrict dk, float *restrict db,
+                                         const float *restrict dpooled,
+                                         const uint8_t *restrict argmax,
+                                         const float *restrict img, int H, int W, int Cout) {
     int PH = H / 2, PW = W / 2;
-    for (int pi = 0; pi < PH; pi++)
-        for (int pj = 0; pj < PW; pj++) {
-            float p[3][3];
-            for (int r = 0; r < 3; r++)
-                for (int c = 0; c < 3; c++) p[r][c] = pixel_or_zero(img, H, W, 2 * pi + r, 2 * pj + c);
-            const float *restrict g = dpooled + ((size_t)pi * PW + pj) * Cout;
-            const uint8_t *restrict am = argmax + ((size_t)pi * PW + pj) * Cout;
-            for (int co = 0; co < Cout; co++) {
-                float g0 = am[co] == 0 ? g[co] : 0.0f, g1 = am[co] == 1 ? g[co] : 0.0f;
-                float g2 = am[co] == 2 ? g[co] : 0.0f, g3 = am[co] == 3 ? g[co] : 0.0f;
-                dk0[co] += p[0][0] * g0 + p[0][1] * g1 + p[1][0] * g2 + p[1][1] * g3;
-                dk1[co] += p[0][1] * g0 + p[0][2] * g1 + p[1][1] * g2 + p[1][2] * g3;
-                dk2[co] += p[1][0] * g0 + p[1][1] * g1 + p[2][0] * g2 + p[2][1] * g3;
-                dk3[co] += p[1][1] * g0 + p[1][2] * g1 + p[2][1] * g2 + p[2][2] * g3;
-                db[co] += (g0 + g1) + (g2 + g3);
+    for (int cb = 0; cb < Cout; cb += GRAD_BLOCK) {
+        float a0[GRAD_BLOCK] = {0}, a1[GRAD_BLOCK] = {0}, a2[GRAD_BLOCK] = {0},
+              a3[GRAD_BLOCK] = {0}, ab[GRAD_BLOCK] = {0};
+        for (int pi = 0; pi < PH; pi++)
+            for (int pj = 0; pj < PW; pj++) {
+                float p[3][3];
+                for (int r = 0; r < 3; r++)
+                    for (int c = 0; c < 3; c++) p[r][c] = pixel_or_zero(img, H, W, 2 * pi + r, 2 * pj + c);
+                const float *restrict g = dpooled + ((size_t)pi * PW + pj) * Cout + cb;
+                const uint8_t *restrict am = argmax + ((size_t)pi * PW + pj) * Cout + cb;
+                for (int co = 0; co < GRAD_BLOCK; co++) {
+                    float g0 = am[co] == 0 ? g[co] : 0.0f, g1 = am[co] == 1 ? g[co] : 0.0f;
+                    float g2 = am[co] == 2 ? g[co] : 0.0f, g3 = am[co] == 3 ? g[co] : 0.0f;
+                    a0[co] += p[0][0] * g0 + p[0][1] * g1 + p[1][0] * g2 + p[1][1] * g3;
+                    a1[co] += p[0][1] * g0 + p[0][2] * g1 + p[1][1] * g2 + p[1][2] * g3;
+                    a2[co] += p[1][0] * g0 + p[1][1] * g1 + p[2][0] * g2 + p[2][1] * g3;
+                    a3[co] += p[1][1] * g0 + p[1][2] * g1 + p[2][1] * g2 + p[2][2] * g3;
+                    ab[co] += (g0 + g1) + (g2 + g3);
+                }
             }
+        for (int co = 0; co < GRAD_BLOCK; co++) {
+            dk[0 * Cout + cb + co] += a0[co];
+            dk[1 * Cout + cb + co] += a1[co];
+            dk[2 * Cout + cb + co] += a2[co];
+            dk[3 * Cout + cb + co] += a3[co];
+            db[cb + co] += ab[co];
         }
+    }
 }
 
 void pt_conv2x2_c1_relu_pool_backward(float *dkernel, float *dbias, const float *dpooled,
@@ -198,16 +209,13 @@ void pt_conv2x2_c1_relu_pool_backward(float *dkernel, float *dbias, const float 
     assert(H % 2 == 0 && W % 2 == 0);
     if (!dkernel && !dbias) return;
     float dk_local[4 * 256], db_local[256]; /* per-call sums, added to the gradients at the end */
-    assert(Cout <= 256);
+    assert(Cout <= 256 && Cout % GRAD_BLOCK == 0);
     memset(dk_local, 0, sizeof(float) * 4 * (size_t)Cout);
     memset(db_local, 0, sizeof(float) * (size_t)Cout);
     size_t per_out = (size_t)(H / 2) * (W / 2) * Cout;
     for (int b = 0; b < B; b++) {
         const float *img = x + (size_t)b * H * W;
-        if (Cout == 64)
-            conv_c1_relu_pool_grad_image(dk_local, db_local, dpooled + b * per_out, argmax + b * per_out, img, H, W, 64);
-        else
-            conv_c1_relu_pool_grad_image(dk_local, db_local, dpooled + b * per_out, argmax + b * per_out, img, H, W, Cout);
+        conv_c1_relu_pool_grad_image(dk_local, db_local, dpooled + b * per_out, argmax + b * per_out, img, H, W, Cout);
     }
     if (dkernel)
         for (int t = 0; t < 4 * Cout; t++) dkernel[t] += dk_local[t];
@@ -354,10 +362,31 @@ void pt_maxpool2_backward(float *restrict dx, const float *restrict dout,
  * Dropout, relu.
  */
 
-void pt_dropout_mask(float *mask, size_t n, float rate, PtRng *rng) {
+/* The masks are the hottest random draws (14,368 per training image): this is pt_rng_next and
+ * pt_rng_uniform of rng.c (xoshiro256**, top 24 bits) inlined on the same state, so the stream is
+ * exactly the one pt_rng_uniform would give (test_layers checks it draw by draw). */
+static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+void pt_dropout_mask(float *restrict mask, size_t n, float rate, PtRng *rng) {
     float keep_prob = 1.0f - rate;
     float scale = 1.0f / keep_prob;
-    for (size_t k = 0; k < n; k++) mask[k] = pt_rng_uniform(rng) < keep_prob ? scale : 0.0f;
+    uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
+    for (size_t k = 0; k < n; k++) {
+        uint64_t result = rotl64(s1 * 5, 7) * 9;
+        uint64_t t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl64(s3, 45);
+        float u = (float)(result >> 40) * (1.0f / 16777216.0f);
+        mask[k] = u < keep_prob ? scale : 0.0f;
+    }
+    rng->s[0] = s0;
+    rng->s[1] = s1;
+    rng->s[2] = s2;
+    rng->s[3] = s3;
 }
 
 void pt_dropout_apply(float *restrict out, const float *restrict x, const float *restrict mask,

@@ -400,8 +400,27 @@ static int fsync_path(const char *path, int is_folder) {
 
 typedef int (*H5Writer)(H5Ctx *c, hid_t file, const void *arg);
 
-/* Writes the whole file with fn into "<path>.tmp", flushes, closes and fsyncs it, renames it over
- * path and fsyncs the folder. On failure removes the temporary file: path is untouched. */
+/* Writes all n bytes to fd, retrying short writes and EINTR. */
+static int write_all(int fd, const unsigned char *data, size_t n) {
+    while (n > 0) {
+        ssize_t done = write(fd, data, n);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        data += done;
+        n -= (size_t)done;
+    }
+    return 0;
+}
+
+/* Builds the whole file with fn in memory (HDF5's core driver, no backing store), then writes the
+ * image to "<path>.tmp" with plain checked write() calls, fsyncs it, renames it over path and
+ * fsyncs the folder. On failure removes the temporary file: path is untouched.
+ *
+ * Why not the sec2 driver straight to disk: when the disk fills up during H5Fflush/H5Fclose,
+ * HDF5 1.10 leaves a half-closed file behind that crashes the library at exit. In memory, HDF5
+ * cannot meet a disk error, and errno from write()/fsync() names the cause exactly. */
 static int atomic_h5_write(const char *path, const char *kind, H5Writer fn, const void *arg,
                            PtError *err) {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -414,33 +433,29 @@ static int atomic_h5_write(const char *path, const char *kind, H5Writer fn, cons
     if (len + 5 > 4096) return pt_error_set(err, "%s: path too long", what);
     char tmp[4096 + 8];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char folder[4096];
+    folder_of(path, folder, sizeof folder);
 
     struct stat st;
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         return pt_error_set(err, "%s: it is a folder", what);
 
     hid_t fapl = -1, file = -1;
-    int created = 0;
-    /* Create the temporary file ourselves first: errno then names the cause exactly. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        int e = errno;
-        char folder[4096];
-        folder_of(path, folder, sizeof folder);
-        if (e == ENOENT && stat(folder, &st) < 0)
-            return pt_error_set(err, "%s: the folder '%s' does not exist", what, folder);
-        return pt_error_set(err, "%s: cannot create '%s': %s", what, tmp, strerror(e));
-    }
-    close(fd);
-    created = 1;
+    int fd = -1, created = 0;
+    unsigned char *image = NULL;
+    ssize_t image_size = -1;
 
+    /* 1. The file, in memory. */
     H5TRY(c, fapl = H5Pcreate(H5P_FILE_ACCESS));
-    H5TRY(c, H5Pset_fapl_sec2(fapl));
+    H5TRY(c, H5Pset_fapl_core(fapl, (size_t)1 << 20, 0));
     /* Closing the file closes every object still open in it (cleanup after a failure). */
     H5TRY(c, H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG));
     H5TRY(c, file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
     if (fn(c, file, arg) < 0) goto fail;
     H5TRY(c, H5Fflush(file, H5F_SCOPE_GLOBAL));
+    H5TRY(c, image_size = H5Fget_file_image(file, NULL, 0));
+    image = pt_malloc((size_t)image_size);
+    H5TRY(c, H5Fget_file_image(file, image, (size_t)image_size));
     herr_t close_status = H5Fclose(file);
     file = -1;
     if (close_status < 0) {
@@ -448,21 +463,46 @@ static int atomic_h5_write(const char *path, const char *kind, H5Writer fn, cons
         goto fail;
     }
     CLOSE_ID(H5Pclose, fapl);
-    if (fsync_path(tmp, 0) < 0) {
+
+    /* 2. The image, to disk under the temporary name. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ENOENT && stat(folder, &st) < 0)
+            ctx_fail(c, "the folder '%s' does not exist", folder);
+        else
+            ctx_fail(c, "cannot create '%s': %s", tmp, strerror(e));
+        goto fail;
+    }
+    created = 1;
+    if (write_all(fd, image, (size_t)image_size) < 0) {
+        ctx_fail(c, "cannot write '%s': %s", tmp, strerror(errno));
+        goto fail;
+    }
+    if (fsync(fd) < 0) {
         ctx_fail(c, "cannot flush '%s' to disk: %s", tmp, strerror(errno));
         goto fail;
     }
+    int close_fd = close(fd);
+    fd = -1;
+    if (close_fd < 0) {
+        ctx_fail(c, "cannot close '%s': %s", tmp, strerror(errno));
+        goto fail;
+    }
+
+    /* 3. Into place. */
     if (rename(tmp, path) < 0) {
         ctx_fail(c, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
         goto fail;
     }
-    char folder[4096];
-    folder_of(path, folder, sizeof folder);
+    free(image);
     if (fsync_path(folder, 1) < 0)
         return pt_error_set(err, "wrote %s '%s' but cannot flush its folder '%s' to disk: %s", kind,
                             path, folder, strerror(errno));
     return 0;
 fail:
+    free(image);
+    if (fd >= 0) close(fd);
     CLOSE_ID(H5Fclose, file);
     CLOSE_ID(H5Pclose, fapl);
     if (created) unlink(tmp);

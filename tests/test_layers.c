@@ -407,7 +407,7 @@ static void test_fd_conv1_relu_pool(void **state) {
     (void)state;
     PtRng rng;
     pt_rng_seed(&rng, 22);
-    FusedCtx c = {.B = 2, .H = 6, .W = 4, .C = 8};
+    FusedCtx c = {.B = 2, .H = 6, .W = 4, .C = 16};
     size_t n_pool = (size_t)c.B * 3 * 2 * c.C;
     c.x = random_floats((size_t)c.B * c.H * c.W, 0, 1, &rng);
     c.k = random_floats(4 * c.C, -1, 1, &rng);

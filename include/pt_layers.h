@@ -85,6 +85,11 @@ void pt_maxpool2_backward(float *dx, const float *dout, const uint8_t *argmax,
 
 /* Draws n mask values in order: keep = pt_rng_uniform(rng) < 1-rate; mask = keep/(1-rate), or 0. */
 void pt_dropout_mask(float *mask, size_t n, float rate, PtRng *rng);
+/* The same draws for up to PT_MASK_LANES independent generators at once (one SIMD lane each):
+ * masks[l] gets exactly what pt_dropout_mask(masks[l], n, rate, &rngs[l]) would give, and
+ * rngs[l] advances the same way. */
+#define PT_MASK_LANES 8
+void pt_dropout_mask_lanes(float *const *masks, int lanes, size_t n, float rate, PtRng *rngs);
 /* out = x * mask, elementwise (n values); also serves as the backward: dx = dout * mask. */
 void pt_dropout_apply(float *out, const float *x, const float *mask, size_t n);
 

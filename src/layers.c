@@ -184,8 +184,10 @@ static void conv_c1_relu_pool_grad_image(float *restrict dk, float *restrict db,
                 const float *restrict g = dpooled + ((size_t)pi * PW + pj) * Cout + cb;
                 const uint8_t *restrict am = argmax + ((size_t)pi * PW + pj) * Cout + cb;
                 for (int co = 0; co < GRAD_BLOCK; co++) {
-                    float g0 = am[co] == 0 ? g[co] : 0.0f, g1 = am[co] == 1 ? g[co] : 0.0f;
-                    float g2 = am[co] == 2 ? g[co] : 0.0f, g3 = am[co] == 3 ? g[co] : 0.0f;
+                    float gv = g[co]; /* loaded once, unconditionally: lets GCC if-convert */
+                    int q = am[co];
+                    float g0 = q == 0 ? gv : 0.0f, g1 = q == 1 ? gv : 0.0f;
+                    float g2 = q == 2 ? gv : 0.0f, g3 = q == 3 ? gv : 0.0f;
                     a0[co] += p[0][0] * g0 + p[0][1] * g1 + p[1][0] * g2 + p[1][1] * g3;
                     a1[co] += p[0][1] * g0 + p[0][2] * g1 + p[1][1] * g2 + p[1][2] * g3;
                     a2[co] += p[1][0] * g0 + p[1][1] * g1 + p[2][0] * g2 + p[2][1] * g3;
@@ -228,18 +230,21 @@ void pt_conv2x2_c1_relu_pool_backward(float *dkernel, float *dbias, const float 
  */
 
 void pt_im2col_2x2(float *restrict col, const float *restrict x, int B, int H, int W, int Cin) {
-    size_t row_len = 4 * (size_t)Cin, cin_bytes = (size_t)Cin * sizeof(float);
+    size_t row_len = 4 * (size_t)Cin;
     for (int b = 0; b < B; b++)
         for (int i = 0; i < H; i++)
             for (int j = 0; j < W; j++) {
                 float *row = col + (((size_t)b * H + i) * W + j) * row_len;
                 for (int a = 0; a < 2; a++)
                     for (int c = 0; c < 2; c++) {
-                        float *dst = row + (size_t)(a * 2 + c) * Cin;
-                        if (i + a < H && j + c < W)
-                            memcpy(dst, x + (((size_t)b * H + i + a) * W + j + c) * Cin, cin_bytes);
-                        else
-                            memset(dst, 0, cin_bytes);
+                        float *restrict dst = row + (size_t)(a * 2 + c) * Cin;
+                        if (i + a < H && j + c < W) {
+                            /* an inline loop: memcpy's call overhead dominates 256-byte copies */
+                            const float *restrict src = x + (((size_t)b * H + i + a) * W + j + c) * Cin;
+                            for (int ci = 0; ci < Cin; ci++) dst[ci] = src[ci];
+                        } else {
+                            for (int ci = 0; ci < Cin; ci++) dst[ci] = 0.0f;
+                        }
                     }
             }
 }
@@ -271,7 +276,10 @@ void pt_col2im_2x2(float *restrict dx, const float *restrict dcol, int B, int H,
 void pt_conv2x2_gemm_forward(float *out, const float *col, const float *kernel, const float *bias,
                              int B, int H, int W, int Cin, int Cout) {
     int M = B * H * W, K = 4 * Cin;
-    for (int r = 0; r < M; r++) memcpy(out + (size_t)r * Cout, bias, (size_t)Cout * sizeof(float));
+    for (int r = 0; r < M; r++) {
+        float *restrict o = out + (size_t)r * Cout;
+        for (int co = 0; co < Cout; co++) o[co] = bias[co];
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, Cout, K, 1.0f, col, K, kernel, Cout,
                 1.0f, out, Cout);
 }
@@ -387,6 +395,42 @@ void pt_dropout_mask(float *restrict mask, size_t n, float rate, PtRng *rng) {
     rng->s[1] = s1;
     rng->s[2] = s2;
     rng->s[3] = s3;
+}
+
+void pt_dropout_mask_lanes(float *const *masks, int lanes, size_t n, float rate, PtRng *rngs) {
+    assert(lanes >= 1 && lanes <= PT_MASK_LANES);
+    float keep_prob = 1.0f - rate;
+    float scale = 1.0f / keep_prob;
+    /* Structure of arrays: lane l is generator l; the inner loop over lanes is one SIMD vector.
+     * Unused lanes run a copy of lane 0 and are not stored. */
+    uint64_t s0[PT_MASK_LANES], s1[PT_MASK_LANES], s2[PT_MASK_LANES], s3[PT_MASK_LANES];
+    for (int l = 0; l < PT_MASK_LANES; l++) {
+        const PtRng *r = &rngs[l < lanes ? l : 0];
+        s0[l] = r->s[0]; s1[l] = r->s[1]; s2[l] = r->s[2]; s3[l] = r->s[3];
+    }
+    enum { TILE = 256 };
+    float tile[TILE][PT_MASK_LANES];
+    for (size_t base = 0; base < n; base += TILE) {
+        size_t len = n - base < TILE ? n - base : TILE;
+        for (size_t k = 0; k < len; k++)
+            for (int l = 0; l < PT_MASK_LANES; l++) {
+                uint64_t result = rotl64(s1[l] * 5, 7) * 9;
+                uint64_t t = s1[l] << 17;
+                s2[l] ^= s0[l];
+                s3[l] ^= s1[l];
+                s1[l] ^= s2[l];
+                s0[l] ^= s3[l];
+                s2[l] ^= t;
+                s3[l] = rotl64(s3[l], 45);
+                float u = (float)(int32_t)(result >> 40) * (1.0f / 16777216.0f);
+                tile[k][l] = u < keep_prob ? scale : 0.0f;
+            }
+        for (int l = 0; l < lanes; l++)
+            for (size_t k = 0; k < len; k++) masks[l][base + k] = tile[k][l];
+    }
+    for (int l = 0; l < lanes; l++) {
+        rngs[l].s[0] = s0[l]; rngs[l].s[1] = s1[l]; rngs[l].s[2] = s2[l]; rngs[l].s[3] = s3[l];
+    }
 }
 
 void pt_dropout_apply(float *restrict out, const float *restrict x, const float *restrict mask,

@@ -185,15 +185,24 @@ void pt_model_copy_tensors(PtModel *dst, const PtModel *src, int first, int last
 }
 
 /* Draws the masks of batch element i from its own stream, in a fixed order (mask1, 2, 3), so a
- * sample's masks do not depend on the batch split. */
+ * sample's masks do not depend on the batch split. Up to PT_MASK_LANES samples are drawn at
+ * once, one generator per SIMD lane (same values as drawing them one by one). */
 static void draw_masks(PtModel *model, int B, uint64_t dropout_seed, uint64_t first_sample) {
     PtActivations *a = model->act;
-    for (int i = 0; i < B; i++) {
-        PtRng rng;
-        pt_rng_seed(&rng, pt_seed_derive(dropout_seed, first_sample + (uint64_t)i, 0));
-        pt_dropout_mask(a->mask1 + (size_t)i * N_POOL1, N_POOL1, model->dropout_rate[0], &rng);
-        pt_dropout_mask(a->mask2 + (size_t)i * PT_FLAT, PT_FLAT, model->dropout_rate[1], &rng);
-        pt_dropout_mask(a->mask3 + (size_t)i * PT_HIDDEN, PT_HIDDEN, model->dropout_rate[2], &rng);
+    for (int i0 = 0; i0 < B; i0 += PT_MASK_LANES) {
+        int lanes = B - i0 < PT_MASK_LANES ? B - i0 : PT_MASK_LANES;
+        PtRng rngs[PT_MASK_LANES];
+        float *m1[PT_MASK_LANES], *m2[PT_MASK_LANES], *m3[PT_MASK_LANES];
+        for (int l = 0; l < lanes; l++) {
+            size_t i = (size_t)(i0 + l);
+            pt_rng_seed(&rngs[l], pt_seed_derive(dropout_seed, first_sample + i, 0));
+            m1[l] = a->mask1 + i * N_POOL1;
+            m2[l] = a->mask2 + i * PT_FLAT;
+            m3[l] = a->mask3 + i * PT_HIDDEN;
+        }
+        pt_dropout_mask_lanes(m1, lanes, N_POOL1, model->dropout_rate[0], rngs);
+        pt_dropout_mask_lanes(m2, lanes, PT_FLAT, model->dropout_rate[1], rngs);
+        pt_dropout_mask_lanes(m3, lanes, PT_HIDDEN, model->dropout_rate[2], rngs);
     }
 }
 

@@ -6,7 +6,8 @@
  * Every HDF5 call goes through H5TRY, which on failure records the call, file:line, errno and the
  * innermost HDF5 error description in the caller's PtError and jumps to the function's cleanup.
  * HDF5's own error-stack printing is switched off so the user sees one clear message. Only rank 0
- * calls these functions, with HDF5's default serial (sec2) file driver. */
+ * calls these functions, with serial file drivers (never MPI-IO): files are built in memory (core
+ * driver) and written with plain write() calls (see atomic_h5_write), and read with sec2. */
 #define _POSIX_C_SOURCE 200809L
 #include "pt_results.h"
 

@@ -150,6 +150,29 @@ static void test_dropout_hand(void **state) {
     pt_dropout_mask(mask, 1000, 0.3f, &a);
     for (int k = 0; k < 1000; k++)
         assert_true((mask[k] != 0.0f) == (pt_rng_uniform(&b) < 0.7f));
+    /* The multi-generator version gives each lane exactly the single-generator draws, and
+     * leaves each generator in the same state (checked over two consecutive calls). */
+    const int lane_counts[3] = {1, 3, PT_MASK_LANES};
+    for (int c = 0; c < 3; c++) {
+        int lanes = lane_counts[c];
+        PtRng many[PT_MASK_LANES], one;
+        float *outs[PT_MASK_LANES];
+        float single[700];
+        for (int l = 0; l < lanes; l++) {
+            pt_rng_seed(&many[l], 100 + (uint64_t)l);
+            outs[l] = mask + l * 700;
+        }
+        pt_dropout_mask_lanes(outs, lanes, 300, 0.3f, many);
+        for (int l = 0; l < lanes; l++) outs[l] = mask + l * 700 + 300;
+        pt_dropout_mask_lanes(outs, lanes, 400, 0.5f, many);
+        for (int l = 0; l < lanes; l++) {
+            pt_rng_seed(&one, 100 + (uint64_t)l);
+            pt_dropout_mask(single, 300, 0.3f, &one);
+            pt_dropout_mask(single + 300, 400, 0.5f, &one);
+            assert_memory_equal(single, mask + l * 700, sizeof single);
+            assert_memory_equal(&one, &many[l], sizeof one);
+        }
+    }
     /* Apply scales kept units by 1/(1-rate) = 2 for rate 0.5. */
     const float x[4] = {1, 2, 3, 4}, m[4] = {2, 0, 2, 0};
     float y[4];

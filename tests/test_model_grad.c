@@ -269,6 +269,41 @@ static void test_batch_split(void **state) {
     pt_model_free(m);
 }
 
+/* A batch larger than conv2's im2col chunk (64 images) takes the multi-chunk path; its gradient
+ * must equal the sum of the gradients of its two halves (same global sample indices, same denom). */
+static void test_large_batch_chunks(void **state) {
+    (void)state;
+    enum { B = 70, SPLIT = 40 };
+    PtRng rng;
+    pt_rng_seed(&rng, 71);
+    PtModel *whole = make_model(10, B, 14), *parts = make_model(10, B, 14);
+    float *x = random_images(B, &rng);
+    uint8_t y[B];
+    for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+    pt_model_zero_grads(whole);
+    pt_model_forward(whole, x, B, 1, 3, 0);
+    double loss_whole = pt_model_loss(whole, y, B, B, NULL);
+    pt_model_backward(whole, B, NULL, NULL);
+    pt_model_zero_grads(parts);
+    pt_model_forward(parts, x, SPLIT, 1, 3, 0);
+    double loss_parts = pt_model_loss(parts, y, SPLIT, B, NULL);
+    pt_model_backward(parts, SPLIT, NULL, NULL);
+    pt_model_forward(parts, x + SPLIT * 784, B - SPLIT, 1, 3, SPLIT);
+    loss_parts += pt_model_loss(parts, y + SPLIT, B - SPLIT, B, NULL);
+    pt_model_backward(parts, B - SPLIT, NULL, NULL);
+    assert_true(fabs(loss_whole - loss_parts) < 1e-5 * fabs(loss_whole));
+    double worst = 0, scale = 0;
+    for (size_t q = 0; q < whole->n_params; q++) {
+        worst = fmax(worst, fabs((double)whole->grads[q] - parts->grads[q]));
+        scale = fmax(scale, fabs((double)whole->grads[q]));
+    }
+    assert_true(scale > 0);
+    assert_true(worst < 1e-4 * scale);
+    free(x);
+    pt_model_free(whole);
+    pt_model_free(parts);
+}
+
 /* A few full steps; returns the final parameters (caller frees). */
 static float *train_steps(uint64_t dropout_seed, int steps, const float *x, const uint8_t *y, int B) {
     PtModel *m = make_model(10, B, 12);
@@ -340,6 +375,7 @@ int main(void) {
         cmocka_unit_test(test_gradients_4),
         cmocka_unit_test(test_frozen_and_callback),
         cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_large_batch_chunks),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_overfit),
     };

@@ -11,10 +11,13 @@
 #include <cmocka.h>
 
 #include <hdf5.h>
+#include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -354,6 +357,27 @@ static void test_save_failures_leave_old_file(void **state) {
     assert_results_equal(&r, &back);
     pt_results_free(&back);
 
+    /* The disk fills up (a file size limit: write() fails with EFBIG, like ENOSPC, without
+     * needing a small file system): the previous blocked.h5 stays, no temporary file is left. */
+    assert_int_equal(rmdir(blocked_tmp), 0);
+    struct rlimit saved_limit, small_limit;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &saved_limit), 0);
+    small_limit = saved_limit;
+    small_limit.rlim_cur = 20000; /* bytes; the file is about 3.3 MB */
+    void (*saved_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small_limit), 0);
+    memset(&err, 0, sizeof err);
+    int status = pt_results_save(&changed, blocked, &err);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &saved_limit), 0);
+    signal(SIGXFSZ, saved_handler);
+    assert_int_equal(status, -1);
+    assert_non_null(strstr(err.msg, blocked));
+    assert_non_null(strstr(err.msg, strerror(EFBIG)));
+    assert_false(file_exists(blocked_tmp));
+    assert_int_equal(pt_results_load(blocked, &back, &err), 0);
+    assert_results_equal(&r, &back);
+    pt_results_free(&back);
+
     /* The other file was never touched and no temporary file is left next to it. */
     assert_int_equal(pt_results_load(good, &back, &err), 0);
     assert_results_equal(&r, &back);
@@ -663,6 +687,12 @@ static void test_sha256(void **state) {
     assert_int_equal(pt_sha256_file(g_dir, hex, &err), -1);
 }
 
+/* Every HDF5 file (and object in one) opened by the functions is closed again, on success and
+ * failure paths alike. */
+static void test_no_hdf5_objects_left_open(void **state) {
+    assert_int_equal(H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
@@ -673,6 +703,7 @@ int main(void) {
         cmocka_unit_test(test_check_writable),
         cmocka_unit_test(test_keras_weights),
         cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_no_hdf5_objects_left_open),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

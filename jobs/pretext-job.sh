@@ -57,6 +57,11 @@ pretext_job_locate() {
         PRETEXT_JOB_ROOT="$(cd "$jobs_dir/../../.." && pwd)"        # PREFIX/share/pretext/jobs
         PRETEXT_JOB_CONFIGS="$PRETEXT_JOB_ROOT/share/pretext/configs"
         : "${PRETEXT_BIN:=$PRETEXT_JOB_ROOT/bin/pretext}"
+        # The program looks for its data under the prefix given when it was configured; an
+        # install moved with --prefix keeps the data (scripts/fetch-data.sh) beside the scripts.
+        if [ -z "${PRETEXT_DATA_DIR:-}" ] && [ -d "$PRETEXT_JOB_ROOT/share/pretext/data/mnist" ]; then
+            export PRETEXT_DATA_DIR="$PRETEXT_JOB_ROOT/share/pretext/data/mnist"
+        fi
     fi
     if [ -z "${PRETEXT_BIN:-}" ] || [ ! -x "$PRETEXT_BIN" ]; then
         local found

@@ -532,6 +532,9 @@ def markdown_summary(runs, rows_by_run, sweep_rows):
 # Sweep over several files.
 # ---------------------------------------------------------------------------------------------
 
+# Config keys a sweep is expected to vary (a label budget, seeds, resources that do not change results).
+INTENDED_SWEEP_KEYS = ("trials.labels", "experiment.seed", "trials.supervised", "trials.self_supervised",
+                       "run.threads", "data.dir", "benchmark.enabled")
 SWEEP_COLUMNS = ["labels", "kind", "files", "n", "mean", "sd", "ci95_low", "ci95_high"]
 
 
@@ -623,6 +626,13 @@ def main(argv=None):
 
     sweep_rows = []
     if len({r.labels for r in runs}) > 1:
+        # A sweep compares label budgets: other differences (epochs, data size) would confound it.
+        varying = set(INTENDED_SWEEP_KEYS)
+        keys = set().union(*(r.config for r in runs)) - varying
+        differing = sorted(k for k in keys if len({r.config.get(k) for r in runs}) > 1)
+        if differing:
+            print("analyze: warning: the files also differ in " + ", ".join(differing) +
+                  ": the sweep mixes those settings")
         sweep_rows = sweep_statistics(runs)
         plot_sweep(sweep_rows, out_dir, written)
         path = os.path.join(out_dir, "sweep.csv")

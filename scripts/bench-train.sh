@@ -15,9 +15,11 @@
 # scripts/torch_bench.py in both torch memory layouts (nchw and nhwc: neither is fastest for
 # every workload), each for one repetition, rotating which goes first, so that the noise of a
 # shared machine hits all of them alike. Everything runs on one thread (OPENBLAS_NUM_THREADS=1,
-# OMP_NUM_THREADS=1, --threads 1). The table gives medians in images/s and the ratio of pretext
-# to the FASTER torch layout (> 1: pretext is faster). Raw JSON lines are kept in a temporary
-# file whose path is printed. Exits non-zero only on errors (build, crash), never on a ratio.
+# OMP_NUM_THREADS=1, --threads 1). The table gives medians in images/s, the ratio of pretext's
+# median to the FASTER torch layout's (> 1: pretext is faster), and "rep ratio": the median over
+# repetitions of the same ratio taken within each repetition (robust to slow drifts in load).
+# Raw JSON lines are kept in a temporary file whose path is printed.
+# Exits non-zero only on errors (build, crash), never on a ratio.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -82,15 +84,28 @@ median() {
             if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# Median over repetitions r of pretext_r / max(torch-nchw_r, torch-nhwc_r): the three runs of one
+# repetition are adjacent in time, so this ratio is the more robust one when the load drifts.
+rep_ratio_median() {
+    awk -F'\t' -v w="$1" '$2 == w && match($3, /"images_per_s": [0-9.eE+-]+/) {
+            r = n[$1]++; v[$1, r] = substr($3, RSTART + 16, RLENGTH - 16) }
+        END { for (r = 0; r < n["pretext"]; r++) {
+                  t = v["torch-nchw", r] > v["torch-nhwc", r] ? v["torch-nchw", r] : v["torch-nhwc", r];
+                  if (t > 0) print v["pretext", r] / t } }' "$raw" |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) exit 1;
+            if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1); torch $("$python" -c 'import torch; print(torch.__version__)')"
 echo "# one thread each; medians of $repeats interleaved repetitions of ${seconds}s; raw: $raw"
-printf '%-8s %6s %16s %16s %16s %10s\n' workload batch "pretext img/s" "torch nchw" "torch nhwc" ratio
+printf '%-8s %6s %14s %12s %12s %7s %10s\n' workload batch "pretext img/s" "torch nchw" "torch nhwc" ratio "rep ratio"
 for workload in $workloads; do
     case "$workload" in train64) batch=64 ;; train1) batch=1 ;; infer) batch=1000 ;; *) batch=? ;; esac
     p="$(median pretext "$workload")"
     tn="$(median torch-nchw "$workload")"
     th="$(median torch-nhwc "$workload")"
     ratio="$(awk -v p="$p" -v a="$tn" -v b="$th" 'BEGIN { t = a > b ? a : b; printf "%.2f", p / t }')"
-    printf '%-8s %6s %16s %16s %16s %10s\n' "$workload" "$batch" "$p" "$tn" "$th" "$ratio"
+    rep_ratio="$(rep_ratio_median "$workload")"
+    printf '%-8s %6s %14s %12s %12s %7s %10s\n' "$workload" "$batch" "$p" "$tn" "$th" "$ratio" "$rep_ratio"
 done

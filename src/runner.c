@@ -692,6 +692,11 @@ static int prepare_output(Run *run) {
         pt_log(1, "resuming from %s\n", run->out_path);
     } else {
         iso_time(run->results.start_time, sizeof run->results.start_time);
+        for (int kind = 0; kind < PT_NUM_KINDS; kind++)
+            for (int i = 0; i < run->results.n_trials[kind]; i++) {
+                run->results.trials[kind][i].index = i;
+                run->results.trials[kind][i].seed = trial_seed(&run->cfg, kind, i);
+            }
     }
     run->results.end_time[0] = 0;
     return 0;

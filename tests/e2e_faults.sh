@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# e2e_faults.sh: faults during a real 2-rank run (issue 6), on a tiny experiment (1000 training and
+# 500 test images, 2+2 epochs of phases, 3+3 trials of 40 labels):
+#  1. kill -9 of rank 1 or rank 0 at 20 random moments (seeded: FAULT_SEED, reproducible schedule),
+#     half during the data-parallel phases, half during the trials: the job must end within
+#     seconds with a non-zero status, the results file (if any) must open, and rerunning the same
+#     command must resume and finish with trial results identical to an uninterrupted run;
+#  2. SIGTERM, SIGINT and SIGUSR1 sent to mpirun and to single ranks, during a phase and during the
+#     trials: the file is complete and consistent (opens, not marked complete), the status says
+#     "resumable" (75; mpirun itself turns SIGTERM/SIGINT into 1, see docs/reliability.md), and the
+#     resume finishes with the same trial results;
+#  3. a full disk (results on a small tmpfs) fails with a clear message, exit 1, and the results
+#     saved before stay readable and resumable;
+#  4. a diverging run (huge learning rate) stops with the phase, epoch and step of the non-finite
+#     loss and exit 1.
+set -euo pipefail
+src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+bin="${PRETEXT_BINARY:-$src/build/pretext}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
+seed="${FAULT_SEED:-6}"
+kills="${FAULT_KILLS:-20}"
+tmp="$(mktemp -d)"
+mounted=""
+cleanup() { [ -n "$mounted" ] && umount "$mounted" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+py=/usr/bin/python3
+tool="$src/tests/results_tool.py"
+passed=0; failed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+now() { date +%s.%N; }
+secs() { python3 -c "print(round($2 - $1, 2))"; }
+le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
+
+python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
+cfg=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=3 trials.self_supervised=3
+     trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1 downstream.finetune_epochs=1)
+
+# wait_for FILE PATTERN PID: until PATTERN appears in FILE (0) or PID ends (1).
+wait_for() {
+  while ! grep -qE -- "$2" "$1" 2>/dev/null; do
+    kill -0 "$3" 2>/dev/null || return 1
+    sleep 0.02
+  done
+}
+# rank_pid MPIRUN_PID RANK: the pid of that rank (a child of mpirun), or nothing.
+rank_pid() {
+  local p
+  for p in $(pgrep -P "$1" 2>/dev/null); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+  done
+}
+file_opens() { # FILE: absent, or opens and reads (prints "complete n_sup n_self")
+  [ -e "$1" ] || { echo "no file"; return 0; }
+  $py "$tool" done "$1"
+}
+
+# ---------------------------------------------------------------- the uninterrupted reference
+t0=$(now)
+mpiexec -n 2 "$bin" run --out "$tmp/ref.h5" "${cfg[@]}" > "$tmp/log_ref" 2>&1 &
+mp=$!
+wait_for "$tmp/log_ref" "^benchmark: supervised" $mp; t_phase=$(now)
+wait_for "$tmp/log_ref" "^trials: " $mp; t_trials=$(now)
+wait $mp || { cat "$tmp/log_ref"; echo "FAIL: the reference run failed"; exit 1; }
+t_end=$(now)
+phase_s=$(secs "$t_phase" "$t_trials"); trials_s=$(secs "$t_trials" "$t_end")
+echo "reference run: $(secs "$t0" "$t_end")s (phases ${phase_s}s, trials ${trials_s}s)"
+[ "$($py "$tool" done "$tmp/ref.h5")" = "1 3 3" ] || { echo "FAIL: reference incomplete"; exit 1; }
+
+# resume_and_compare NAME OUT: reruns the same command until done; trial results must equal ref.
+resume_and_compare() {
+  local log="$tmp/log_resume" rc
+  set +e
+  timeout 120 mpiexec -n 2 "$bin" run --out "$2" "${cfg[@]}" > "$log" 2>&1
+  rc=$?
+  set -e
+  if [ "$rc" -ne 0 ]; then bad "$1: the resume exited $rc"; tail -5 "$log"; return 1; fi
+  if ! $py "$tool" same-trials "$tmp/ref.h5" "$2" > "$tmp/cmp" 2>&1; then bad "$1: resumed results differ"; cat "$tmp/cmp"; return 1; fi
+  [ "$($py "$tool" done "$2")" = "1 3 3" ] || { bad "$1: resumed file incomplete"; return 1; }
+  return 0
+}
+
+# ---------------------------------------------------------------- 1. kill -9 at random moments
+# The schedule: moment i is in the phases (even i) or the trials (odd i); target rank and delay
+# after the stage starts come from a generator seeded with FAULT_SEED.
+schedule=$(python3 - "$seed" "$kills" "$phase_s" "$trials_s" <<'PY'
+import random, sys
+rng = random.Random(int(sys.argv[1]))
+for i in range(int(sys.argv[2])):
+    stage = "phases" if i % 2 == 0 else "trials"
+    span = float(sys.argv[3] if stage == "phases" else sys.argv[4])
+    print(i, stage, rng.choice((0, 1)), round(rng.uniform(0.0, 0.9 * span), 2))
+PY
+)
+missed=0
+while read -r i stage target delay; do
+  out="$tmp/kill$i.h5"; log="$tmp/log_kill$i"
+  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$log" 2>&1 &
+  mp=$!
+  marker="^benchmark: supervised"; [ "$stage" = trials ] && marker="^trials: "
+  if ! wait_for "$log" "$marker" $mp; then wait $mp || true; bad "kill $i: the run ended before the $stage"; continue; fi
+  sleep "$delay"
+  victim=$(rank_pid $mp "$target")
+  if [ -z "$victim" ]; then wait $mp || true; missed=$((missed + 1)); echo "note kill $i: run already over"; continue; fi
+  at=$(grep -E "^(benchmark|pretext)( epoch|:)|^trial " "$log" | tail -1 | cut -c1-40)
+  others=$(pgrep -P $mp | tr '\n' ' ')
+  kill -9 "$victim"; tk=$(now)
+  set +e; timeout 60 tail --pid=$mp -f /dev/null; wait $mp; rc=$?; set -e
+  took=$(secs "$tk" "$(now)")
+  problems=""
+  [ "$rc" -ne 0 ] || problems+=" exit status 0;"
+  le "$took" 15 || problems+=" the job took ${took}s to end;"
+  for p in $others; do kill -0 "$p" 2>/dev/null && problems+=" process $p still alive;"; done
+  state=$(file_opens "$out" 2>&1) || problems+=" the results file does not open: $state;"
+  if [ -z "$problems" ] && resume_and_compare "kill $i" "$out"; then
+    ok "kill $i: -9 to rank $target ${delay}s into the $stage (at: ${at:-start}): exit $rc after ${took}s, file: $state; resumed, trials identical"
+  elif [ -n "$problems" ]; then
+    bad "kill $i: rank $target ${delay}s into the $stage:$problems"; tail -5 "$log"
+  fi
+  rm -f "$tmp"/kill$i.*
+done <<< "$schedule"
+echo "kills that came after the run had ended (not counted): $missed"
+
+# ---------------------------------------------------------------- 2. signals
+# signal_case SIG TARGET STAGE: TARGET is mpirun, rank0 or rank1; STAGE phases or trials.
+signal_case() {
+  local sig="$1" target="$2" stage="$3" out="$tmp/sig.h5" log="$tmp/log_sig" rc problems=""
+  rm -f "$tmp"/sig.*
+  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$log" 2>&1 &
+  local mp=$!
+  local marker="^benchmark epoch 1/"; [ "$stage" = trials ] && marker="^trial "
+  wait_for "$log" "$marker" $mp || { wait $mp || true; bad "SIG$sig to $target in $stage: ended before"; return; }
+  if [ "$target" = mpirun ]; then kill -"$sig" $mp; else kill -"$sig" "$(rank_pid $mp "${target#rank}")"; fi
+  local tk; tk=$(now)
+  set +e; timeout 60 tail --pid=$mp -f /dev/null; wait $mp; rc=$?; set -e
+  local took; took=$(secs "$tk" "$(now)")
+  # Open MPI's mpirun reports 1 when it is itself sent SIGTERM or SIGINT (it then signals the
+  # ranks, which save and stop); every other case must give pretext's own 75.
+  local want=75
+  [ "$target" = mpirun ] && [ "$sig" != USR1 ] && want=1
+  [ "$rc" -eq "$want" ] || problems+=" exit $rc, expected $want;"
+  le "$took" 15 || problems+=" took ${took}s to stop;"
+  grep -q "interrupted" "$log" || problems+=" no 'interrupted' message;"
+  local state; state=$(file_opens "$out" 2>&1) || problems+=" file does not open: $state;"
+  case "$state" in 0\ *) ;; *) problems+=" file state '$state' (expected an unfinished, readable file);";; esac
+  if [ -n "$problems" ]; then bad "SIG$sig to $target during the $stage:$problems"; grep -v "^;" "$log" | tail -4; return; fi
+  resume_and_compare "SIG$sig to $target during the $stage" "$out" \
+    && ok "SIG$sig to $target during the $stage: exit $rc after ${took}s, file: $state; resumed, trials identical"
+}
+for sig in TERM INT USR1; do
+  for target in mpirun rank0 rank1; do
+    signal_case $sig $target phases
+    signal_case $sig $target trials
+  done
+done
+
+# ---------------------------------------------------------------- 3. full disk
+# 6 MB: room for the results after the benchmark (1.7 MB) and its Keras weights (1.7 MB), not for
+# the next results file (3.3 MB) written beside the old one.
+mkdir -p "$tmp/small_disk"
+if mount -t tmpfs -o size=6m tmpfs "$tmp/small_disk" 2>/dev/null; then
+  mounted="$tmp/small_disk"
+  out="$tmp/small_disk/r.h5"
+  set +e; timeout 120 mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$tmp/log_full" 2>&1; rc=$?; set -e
+  problems=""
+  [ "$rc" -eq 1 ] || problems+=" exit $rc, expected 1;"
+  grep -q "No space left on device" "$tmp/log_full" || problems+=" no 'No space left on device' message;"
+  grep -q "previous contents of $out are intact" "$tmp/log_full" || problems+=" message does not say the file is intact;"
+  [ ! -e "$out.tmp" ] || problems+=" $out.tmp left behind;"
+  state=$(file_opens "$out" 2>&1) || problems+=" the earlier results do not open: $state;"
+  $py -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); assert f['benchmark/test_accuracy'][()] > 0.2" "$out" \
+    || problems+=" the benchmark saved before the disk filled is not in the file;"
+  if [ -z "$problems" ]; then
+    cp "$out" "$tmp/full_copy.h5"
+    umount "$tmp/small_disk"; mounted=""
+    grep -h "error" "$tmp/log_full" | head -1
+    resume_and_compare "full disk" "$tmp/full_copy.h5" && ok "full disk: exit 1 with 'No space left on device', earlier results intact ($state) and resumable"
+  else
+    bad "full disk:$problems"; tail -5 "$tmp/log_full"
+  fi
+  [ -n "$mounted" ] && { umount "$tmp/small_disk"; mounted=""; }
+else
+  bad "full disk: cannot mount a tmpfs (the test must run as root)"
+fi
+
+# ---------------------------------------------------------------- 4. divergence
+set +e
+timeout 120 mpiexec -n 2 "$bin" run --out "$tmp/div.h5" "${cfg[@]}" experiment.learning_rate=1e8 > "$tmp/log_div" 2>&1; rc=$?
+set -e
+msg=$(grep -m1 -E "loss became (infinite|NaN|not a number|non-finite)" "$tmp/log_div" || true)
+if [ "$rc" -eq 1 ] && echo "$msg" | grep -qE "phase '(benchmark|pretext)', epoch [0-9]+, step [0-9]+ of [0-9]+" \
+   && echo "$msg" | grep -q "learning_rate"; then
+  ok "divergence: exit 1: $msg"
+else
+  bad "divergence: exit $rc, message: '$msg'"; tail -5 "$tmp/log_div"
+fi
+
+echo "e2e_faults: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e_faults.sh: faults during a real 2-rank run (issue 6), on a tiny experiment (1000 training and
-# 500 test images, 2+2 epochs of phases, 3+3 trials of 40 labels):
+# 500 test images, 1+1 epochs of phases, 4+4 trials of 40 labels):
 #  1. kill -9 of rank 1 or rank 0 at 20 random moments (seeded: FAULT_SEED, reproducible schedule),
 #     half during the data-parallel phases, half during the trials: the job must end within
 #     seconds with a non-zero status, the results file (if any) must open, and rerunning the same
@@ -33,8 +33,8 @@ secs() { python3 -c "print(round($2 - $1, 2))"; }
 le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
 
 python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
-cfg=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=3 trials.self_supervised=3
-     trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1 downstream.finetune_epochs=1)
+cfg=("data.dir=$tmp/data" benchmark.epochs=1 pretext.epochs=1 trials.supervised=4 trials.self_supervised=4
+     trials.labels=40 trials.epochs=3 downstream.frozen_epochs=2 downstream.finetune_epochs=1)
 
 # wait_for FILE PATTERN PID: until PATTERN appears in FILE (0) or PID ends (1).
 wait_for() {
@@ -45,11 +45,16 @@ wait_for() {
 }
 # rank_pid MPIRUN_PID RANK: the pid of that rank (a child of mpirun), or nothing.
 rank_pid() {
-  local p
-  for p in $(pgrep -P "$1" 2>/dev/null); do
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+  local p try
+  for try in 1 2 3 4 5; do
+    for p in $(pgrep -P "$1" 2>/dev/null); do
+      if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+    done
+    sleep 0.02
   done
 }
+# alive PID: the process exists and is not a zombie.
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st:0:1}" != Z ]; }
 file_opens() { # FILE: absent, or opens and reads (prints "complete n_sup n_self")
   [ -e "$1" ] || { echo "no file"; return 0; }
   $py "$tool" done "$1"
@@ -57,7 +62,7 @@ file_opens() { # FILE: absent, or opens and reads (prints "complete n_sup n_self
 
 # ---------------------------------------------------------------- the uninterrupted reference
 t0=$(now)
-mpiexec -n 2 "$bin" run --out "$tmp/ref.h5" "${cfg[@]}" > "$tmp/log_ref" 2>&1 &
+mpiexec -n 2 "$bin" run --out "$tmp/ref.h5" "${cfg[@]}" < /dev/null > "$tmp/log_ref" 2>&1 &
 mp=$!
 wait_for "$tmp/log_ref" "^benchmark: supervised" $mp; t_phase=$(now)
 wait_for "$tmp/log_ref" "^trials: " $mp; t_trials=$(now)
@@ -65,18 +70,18 @@ wait $mp || { cat "$tmp/log_ref"; echo "FAIL: the reference run failed"; exit 1;
 t_end=$(now)
 phase_s=$(secs "$t_phase" "$t_trials"); trials_s=$(secs "$t_trials" "$t_end")
 echo "reference run: $(secs "$t0" "$t_end")s (phases ${phase_s}s, trials ${trials_s}s)"
-[ "$($py "$tool" done "$tmp/ref.h5")" = "1 3 3" ] || { echo "FAIL: reference incomplete"; exit 1; }
+[ "$($py "$tool" done "$tmp/ref.h5")" = "1 4 4" ] || { echo "FAIL: reference incomplete"; exit 1; }
 
 # resume_and_compare NAME OUT: reruns the same command until done; trial results must equal ref.
 resume_and_compare() {
   local log="$tmp/log_resume" rc
   set +e
-  timeout 120 mpiexec -n 2 "$bin" run --out "$2" "${cfg[@]}" > "$log" 2>&1
+  timeout 120 mpiexec -n 2 "$bin" run --out "$2" "${cfg[@]}" < /dev/null > "$log" 2>&1
   rc=$?
   set -e
   if [ "$rc" -ne 0 ]; then bad "$1: the resume exited $rc"; tail -5 "$log"; return 1; fi
   if ! $py "$tool" same-trials "$tmp/ref.h5" "$2" > "$tmp/cmp" 2>&1; then bad "$1: resumed results differ"; cat "$tmp/cmp"; return 1; fi
-  [ "$($py "$tool" done "$2")" = "1 3 3" ] || { bad "$1: resumed file incomplete"; return 1; }
+  [ "$($py "$tool" done "$2")" = "1 4 4" ] || { bad "$1: resumed file incomplete"; return 1; }
   return 0
 }
 
@@ -95,7 +100,7 @@ PY
 missed=0
 while read -r i stage target delay; do
   out="$tmp/kill$i.h5"; log="$tmp/log_kill$i"
-  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$log" 2>&1 &
+  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$log" 2>&1 &
   mp=$!
   marker="^benchmark: supervised"; [ "$stage" = trials ] && marker="^trials: "
   if ! wait_for "$log" "$marker" $mp; then wait $mp || true; bad "kill $i: the run ended before the $stage"; continue; fi
@@ -110,7 +115,7 @@ while read -r i stage target delay; do
   problems=""
   [ "$rc" -ne 0 ] || problems+=" exit status 0;"
   le "$took" 15 || problems+=" the job took ${took}s to end;"
-  for p in $others; do kill -0 "$p" 2>/dev/null && problems+=" process $p still alive;"; done
+  for p in $others; do alive "$p" && problems+=" rank process $p still alive;"; done
   state=$(file_opens "$out" 2>&1) || problems+=" the results file does not open: $state;"
   if [ -z "$problems" ] && resume_and_compare "kill $i" "$out"; then
     ok "kill $i: -9 to rank $target ${delay}s into the $stage (at: ${at:-start}): exit $rc after ${took}s, file: $state; resumed, trials identical"
@@ -126,11 +131,14 @@ echo "kills that came after the run had ended (not counted): $missed"
 signal_case() {
   local sig="$1" target="$2" stage="$3" out="$tmp/sig.h5" log="$tmp/log_sig" rc problems=""
   rm -f "$tmp"/sig.*
-  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$log" 2>&1 &
+  mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$log" 2>&1 &
   local mp=$!
   local marker="^benchmark epoch 1/"; [ "$stage" = trials ] && marker="^trial "
   wait_for "$log" "$marker" $mp || { wait $mp || true; bad "SIG$sig to $target in $stage: ended before"; return; }
-  if [ "$target" = mpirun ]; then kill -"$sig" $mp; else kill -"$sig" "$(rank_pid $mp "${target#rank}")"; fi
+  local victim=$mp
+  [ "$target" = mpirun ] || victim=$(rank_pid $mp "${target#rank}")
+  [ -n "$victim" ] || { wait $mp || true; bad "SIG$sig to $target in $stage: rank not found (run over?)"; return; }
+  kill -"$sig" "$victim"
   local tk; tk=$(now)
   set +e; timeout 60 tail --pid=$mp -f /dev/null; wait $mp; rc=$?; set -e
   local took; took=$(secs "$tk" "$(now)")
@@ -147,12 +155,10 @@ signal_case() {
   resume_and_compare "SIG$sig to $target during the $stage" "$out" \
     && ok "SIG$sig to $target during the $stage: exit $rc after ${took}s, file: $state; resumed, trials identical"
 }
-for sig in TERM INT USR1; do
-  for target in mpirun rank0 rank1; do
-    signal_case $sig $target phases
-    signal_case $sig $target trials
-  done
-done
+# Every signal reaches mpirun and each rank once; phases and trials alternate.
+signal_case TERM mpirun phases; signal_case TERM rank0 trials; signal_case TERM rank1 trials
+signal_case INT mpirun trials;  signal_case INT rank0 phases;  signal_case INT rank1 phases
+signal_case USR1 mpirun trials; signal_case USR1 rank0 phases; signal_case USR1 rank1 trials
 
 # ---------------------------------------------------------------- 3. full disk
 # 6 MB: room for the results after the benchmark (1.7 MB) and its Keras weights (1.7 MB), not for
@@ -161,7 +167,7 @@ mkdir -p "$tmp/small_disk"
 if mount -t tmpfs -o size=6m tmpfs "$tmp/small_disk" 2>/dev/null; then
   mounted="$tmp/small_disk"
   out="$tmp/small_disk/r.h5"
-  set +e; timeout 120 mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" > "$tmp/log_full" 2>&1; rc=$?; set -e
+  set +e; timeout 120 mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$tmp/log_full" 2>&1; rc=$?; set -e
   problems=""
   [ "$rc" -eq 1 ] || problems+=" exit $rc, expected 1;"
   grep -q "No space left on device" "$tmp/log_full" || problems+=" no 'No space left on device' message;"
@@ -185,7 +191,7 @@ fi
 
 # ---------------------------------------------------------------- 4. divergence
 set +e
-timeout 120 mpiexec -n 2 "$bin" run --out "$tmp/div.h5" "${cfg[@]}" experiment.learning_rate=1e8 > "$tmp/log_div" 2>&1; rc=$?
+timeout 120 mpiexec -n 2 "$bin" run --out "$tmp/div.h5" "${cfg[@]}" experiment.learning_rate=1e8 < /dev/null > "$tmp/log_div" 2>&1; rc=$?
 set -e
 msg=$(grep -m1 -E "loss became (infinite|NaN|not a number|non-finite)" "$tmp/log_div" || true)
 if [ "$rc" -eq 1 ] && echo "$msg" | grep -qE "phase '(benchmark|pretext)', epoch [0-9]+, step [0-9]+ of [0-9]+" \

@@ -9,7 +9,8 @@
 #     from a folder with no configs/ (the config is found in PREFIX/share/pretext/configs);
 #  4. sweep.sbatch as a 2-task array: one file per task, with that task's label budget;
 #  5. --requeue: a USR1 sent to the batch shell mid-trials makes the job requeue itself and finish.
-# Fails (does not skip) when Slurm or munge is missing.
+# Fails (does not skip) when Slurm or munge is missing. PRETEXT_SLURM_KEEP=1 keeps the temporary
+# folder (logs, results, the cluster's configuration) after a pass too.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
 tool=(/usr/bin/python3 "$src/tests/results_tool.py")
@@ -17,8 +18,9 @@ tmp="$(mktemp -d /tmp/pretext-slurm.XXXXXX)"
 . "$src/tests/slurm/cluster.sh"
 cleanup() {
     local rc=$?
+    if [ -n "${reference_pid:-}" ]; then kill "$reference_pid" 2>/dev/null || true; fi
     slurm_down
-    if [ "$rc" -ne 0 ]; then
+    if [ "$rc" -ne 0 ] || [ -n "${PRETEXT_SLURM_KEEP:-}" ]; then
         echo "--- logs kept in $tmp (slurmctld/slurmd logs in $tmp/cluster/log)"
     else
         rm -rf "$tmp"

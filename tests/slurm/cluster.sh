@@ -33,8 +33,10 @@ slurm_wait_pidfile() {
 
 slurm_up() {
     local dir="$1"
-    for tool in munged mungekey slurmctld slurmd sbatch squeue scontrol srun; do
-        command -v "$tool" >/dev/null || slurm_fail "$tool not installed (Debian packages slurm-wlm and munge: scripts/setup.sh)"
+    PATH="$PATH:/usr/sbin:/sbin"      # the daemons and mungekey live there
+    local needed
+    for needed in munged mungekey slurmctld slurmd sbatch squeue scontrol scancel sinfo srun; do
+        command -v "$needed" >/dev/null || slurm_fail "$needed not installed (Debian packages slurm-wlm and munge: scripts/setup.sh)"
     done
     [ "$(id -u)" = 0 ] || slurm_fail "the Slurm tests start slurmd, which must run as root"
     SLURM_TEST_DIR="$dir"

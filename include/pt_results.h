@@ -22,6 +22,11 @@ typedef struct {
     double seconds;           /* wall time of the phase */
     int n_classes;
     float *weights;           /* (n_params) in pt_tensor_layout(n_classes) order, or NULL */
+    uint32_t n_train_labels;  /* pretext only: length of train_labels (0 otherwise) */
+    uint8_t *train_labels;    /* (n_train_labels) the pseudo-labels (quarter turns) of the training
+                                 images, or NULL; stored as /pretext/train_rotations */
+    uint32_t n_test_labels;
+    uint8_t *test_labels;     /* (n_test_labels) as /pretext/test_rotations, or NULL */
 } PtPhaseResult;
 
 enum { PT_KIND_SUPERVISED = 0, PT_KIND_SELF_SUPERVISED = 1, PT_NUM_KINDS = 2 };

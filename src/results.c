@@ -572,6 +572,16 @@ static int write_phase(H5Ctx *c, hid_t file, const char *name, const PtPhaseResu
     if (dset_write_double(c, g, "seconds", p->seconds) < 0) goto fail;
     if (write_history(c, g, &p->history) < 0) goto fail;
     if (p->weights && write_weights(c, g, p->weights, p->n_classes) < 0) goto fail;
+    if (p->train_labels) {
+        hsize_t dims[1] = {p->n_train_labels};
+        if (dset_write(c, g, "train_rotations", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dims, p->train_labels) < 0)
+            goto fail;
+    }
+    if (p->test_labels) {
+        hsize_t dims[1] = {p->n_test_labels};
+        if (dset_write(c, g, "test_rotations", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, dims, p->test_labels) < 0)
+            goto fail;
+    }
     rc = 0;
 fail:
     CLOSE_ID(H5Gclose, g);
@@ -781,6 +791,10 @@ static void phase_free(PtPhaseResult *p) {
     pt_history_free(&p->history);
     free(p->weights);
     p->weights = NULL;
+    free(p->train_labels);
+    free(p->test_labels);
+    p->train_labels = p->test_labels = NULL;
+    p->n_train_labels = p->n_test_labels = 0;
 }
 
 void pt_results_free(PtResults *r) {
@@ -862,6 +876,17 @@ static int read_phase(H5Ctx *c, hid_t file, const char *name, PtPhaseResult *p) 
                           p->weights + info[t].offset) < 0)
                 goto fail;
         }
+    }
+    const char *label_sets[2] = {"train_rotations", "test_rotations"};
+    for (int k = 0; k < 2; k++) {
+        if (link_exists(c, g, label_sets[k], &exists) < 0) goto fail;
+        if (!exists) continue;
+        hsize_t dims[1];
+        if (dset_dims(c, g, where, label_sets[k], 1, dims) < 0) goto fail;
+        uint8_t *labels = pt_malloc((size_t)(dims[0] ? dims[0] : 1));
+        if (k == 0) { free(p->train_labels); p->train_labels = labels; p->n_train_labels = (uint32_t)dims[0]; }
+        else { free(p->test_labels); p->test_labels = labels; p->n_test_labels = (uint32_t)dims[0]; }
+        if (dset_read(c, g, where, label_sets[k], H5T_NATIVE_UINT8, 1, dims, labels) < 0) goto fail;
     }
     p->done = 1;
     rc = 0;

@@ -302,6 +302,16 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
             free(res->weights);
             res->weights = pt_malloc(model->n_params * sizeof(float));
             memcpy(res->weights, model->params, model->n_params * sizeof(float));
+            if (pretext) {
+                free(res->train_labels);
+                free(res->test_labels);
+                res->n_train_labels = run->ds.train_x.n;
+                res->train_labels = pt_malloc(run->ds.train_x.n);
+                memcpy(res->train_labels, run->train_rotations, run->ds.train_x.n);
+                res->n_test_labels = run->ds.test_x.n;
+                res->test_labels = pt_malloc(run->ds.test_x.n);
+                memcpy(res->test_labels, run->test_rotations, run->ds.test_x.n);
+            }
             save_results(run);
             PtError err;
             if (pt_keras_weights_save(run->weights_path[pretext], model->params, n_classes, &err) != 0)

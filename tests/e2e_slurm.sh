@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # e2e_slurm.sh: the project's SLURM job scripts on a real, private one-node Slurm (tests/slurm/).
-#  1. time limit: jobs/session5.sbatch with --time=1 --signal=B:USR1@30 is warned mid-trials,
-#     saves a consistent file and exits 75 (JobState FAILED, ExitCode 75:0); the same sbatch
-#     command again resumes and completes it, no trial lost or run twice (same trial results as
-#     an uninterrupted mpirun run of the same configuration, finished trials not recomputed);
+#  1. time limit: jobs/session5.sbatch on 1 task with --time=1 --signal=B:USR1@30 is warned
+#     mid-trials, saves a consistent file and exits 75 (JobState FAILED, ExitCode 75:0); the same
+#     sbatch command again (on 2 tasks) resumes and completes it, no trial lost or run twice (same
+#     trial results as an uninterrupted mpirun run, finished trials not recomputed);
 #  2. session5.sbatch with the smoke configuration on its default 8 tasks, from a checkout (srun);
 #  3. the same script from an install (cmake --install --prefix), launched with mpirun, submitted
 #     from a folder with no configs/ (the config is found in PREFIX/share/pretext/configs);
@@ -57,21 +57,22 @@ slurm_up "$tmp/cluster"
 log "cluster up (SLURM_CONF=$SLURM_CONF)"
 
 # ---- 1. time limit, resubmission ----------------------------------------------------------------
-# About 2 x 3 s of phases, then 20 trials of 4-5 s each on 2 ranks: the warning (25-30 s in) comes
-# mid-trials.
-limit_cfg=(data.train_images=2000 benchmark.enabled=false pretext.epochs=1 trials.supervised=10
-           trials.self_supervised=10 trials.labels=300 trials.epochs=2 downstream.frozen_epochs=1
+# One rank: about 3 s of phases, then 32 trials of 1.3 s (idle machine) to 6 s (busy) each, so
+# the warning (25-30 s in) always comes mid-trials; the reference run takes the other core.
+# Trial results do not depend on the number of ranks: the resubmission uses 2.
+limit_cfg=(data.train_images=2000 benchmark.enabled=false pretext.epochs=1 trials.supervised=16
+           trials.self_supervised=16 trials.labels=300 trials.epochs=2 downstream.frozen_epochs=1
            downstream.finetune_epochs=1)
-n_limit=20
+n_limit=32
 cd "$co"
-limit_sbatch=(--ntasks=2 --job-name=limit jobs/session5.sbatch configs/smoke.ini "${limit_cfg[@]}")
-id1=$(slurm_submit --time=1 --signal=B:USR1@30 "${limit_sbatch[@]}")
+limit_sbatch=(--job-name=limit jobs/session5.sbatch configs/smoke.ini "${limit_cfg[@]}")
+id1=$(slurm_submit --time=1 --signal=B:USR1@30 --ntasks=1 "${limit_sbatch[@]}")
 log "time-limit job $id1 submitted; reference run with mpirun meanwhile"
 # 5. requeue (runs meanwhile): once its first trial is done, the signal Slurm's warning sends.
 id_rq=$(slurm_submit --requeue --ntasks=2 --job-name=requeue jobs/session5.sbatch configs/smoke.ini \
     "${limit_cfg[@]}" trials.supervised=4 trials.self_supervised=4)
 out_rq="$co/requeue-$id_rq.out"
-mpiexec -n 2 --oversubscribe "$bin" run --quiet --config "$co/configs/smoke.ini" --out "$tmp/reference.h5" \
+mpiexec -n 1 "$bin" run --quiet --config "$co/configs/smoke.ini" --out "$tmp/reference.h5" \
     "${limit_cfg[@]}" > "$tmp/reference.log" 2>&1 &
 reference_pid=$!
 deadline=$((SECONDS + 240))
@@ -96,7 +97,7 @@ log "interrupted file: complete=$complete, $ns + $nss trials done of $n_limit"
 [ "$complete" = 0 ] && [ "$done_before" -ge 1 ] && [ "$done_before" -lt "$n_limit" ] \
     || { show "$out1"; fail "interrupted file should hold some but not all trials: complete=$complete done=$done_before"; }
 cp "$co/results/limit.h5" "$tmp/limit_before.h5"
-id2=$(slurm_submit "${limit_sbatch[@]}")
+id2=$(slurm_submit --ntasks=2 "${limit_sbatch[@]}")
 log "resubmitted as job $id2"
 
 # ---- 2-4 run together (8 CPUs: 2 + 2 + 2x2 now, then 8) ----------------------------------------

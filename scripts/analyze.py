@@ -367,15 +367,25 @@ def plot_images(run, out_dir, data_dir, written):
     path = os.path.join(out_dir, "training-images.png")
     image_grid(images, [str(int(y)) for y in labels], "First 16 training images with their labels", path)
     written.append(path)
-    # Pretext labels are drawn at random by pretext and not stored: show each pseudo-label once per
-    # row instead, turning image i by k = i mod 4 quarter turns counter-clockwise (np.rot90, the
-    # same exact rotation pretext applies; docs/analysis.md).
-    turns = [i % 4 for i in range(len(images))]
+    # The pretext pseudo-labels the run drew (/pretext/train_rotations); files without them (an
+    # older format, or a run stopped before the pretext phase) get an illustration instead: image i
+    # turned by i mod 4 quarter turns. Either way the rotation is np.rot90, the exact
+    # counter-clockwise rotation pretext applies.
+    stored = None
+    with h5py.File(run.path, "r") as f:
+        if "pretext/train_rotations" in f:
+            stored = f["pretext/train_rotations"][:len(images)]
+    if stored is not None:
+        turns = [int(k) for k in stored]
+        title = "Rotated images with their pseudo-labels (as drawn for the pretext task)"
+    else:
+        turns = [i % 4 for i in range(len(images))]
+        title = ("Rotated images with pseudo-labels\n(illustration: image i turned by "
+                 "(i mod 4) x 90 degrees counter-clockwise)")
     rotated = [np.rot90(img, k) for img, k in zip(images, turns)]
     titles = [f"{int(y)}: {90 * k} degrees" for y, k in zip(labels, turns)]
     path = os.path.join(out_dir, "rotated-images.png")
-    image_grid(rotated, titles, "Rotated images with pseudo-labels\n(illustration: image i turned by "
-               "(i mod 4) x 90 degrees counter-clockwise)", path)
+    image_grid(rotated, titles, title, path)
     written.append(path)
 
 

@@ -19,7 +19,7 @@ if [ ! -x "$build/tests/fuzz/fuzz_idx" ] || [ ! -x "$build/tests/fuzz/fuzz_confi
   cmake --build "$build" -j"$(nproc)" --target fuzz_idx fuzz_config fuzz_results 2>&1 | grep -E "warning|error" || true
 fi
 scratch="$(mktemp -d)"; trap 'rm -rf "$scratch"' EXIT
-export ASAN_OPTIONS="detect_leaks=1:fast_unwind_on_malloc=0"
+export ASAN_OPTIONS="detect_leaks=1"
 export LSAN_OPTIONS="suppressions=$src/tests/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 passed=0; failed=0
@@ -53,6 +53,6 @@ fuzz() {
 }
 fuzz fuzz_idx 6000 4096
 fuzz fuzz_config 12000 2048
-fuzz fuzz_results 6000 64
+fuzz fuzz_results 4000 64
 echo "e2e_fuzz: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -69,6 +69,13 @@ void pt_conv2x2_gemm_backward(float *dx, float *dcol, float *dkernel, float *dbi
                               const float *dout, const float *col, const float *kernel,
                               int B, int H, int W, int Cin, int Cout);
 
+/* Direct conv for Cin = 64, Cout = 32 (conv2) without im2col: out (B,H,W,32) = conv(x (B,H,W,64))
+ * + bias, AVX-512 register-blocked. Available (fast) only when built for AVX-512; otherwise it
+ * runs the naive reference, and pt_conv2x2_c64_direct_available() returns 0. */
+int pt_conv2x2_c64_direct_available(void);
+void pt_conv2x2_c64_direct_forward(float *out, const float *x, const float *kernel,
+                                   const float *bias, int B, int H, int W);
+
 /* ---- max pooling 2x2 stride 2 ---- */
 
 /* out (B,H/2,W/2,C) = maxpool(x (B,H,W,C)); argmax as described above. */

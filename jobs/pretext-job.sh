@@ -88,7 +88,6 @@ pretext_job_find_config() {
 # shell are sent to it as SIGUSR1 (pretext stops at the next step and saves; srun and mpirun
 # forward SIGUSR1 to every rank). Sets PRETEXT_JOB_STATUS to its exit status.
 pretext_job_run_forwarding() {
-    PRETEXT_JOB_INTERRUPTED=0
     "$@" &
     PRETEXT_JOB_CHILD=$!
     trap 'pretext_job_forward USR1' USR1
@@ -113,7 +112,6 @@ pretext_job_run_forwarding() {
 
 pretext_job_forward() {
     PRETEXT_JOB_WOKEN=1
-    PRETEXT_JOB_INTERRUPTED=1
     pretext_job_log "$(date +%T) got SIG$1: asking pretext to save and stop (SIGUSR1 to pid $PRETEXT_JOB_CHILD)"
     kill -USR1 "$PRETEXT_JOB_CHILD" 2>/dev/null || true
 }
@@ -160,8 +158,9 @@ pretext_job_main() {
     local sweep_args=()
     if [ "$kind" = sweep ]; then
         local task="${SLURM_ARRAY_TASK_ID:-0}"
-        local labels=(${PRETEXT_SWEEP_LABELS:-50 150 500 1500})
-        local seeds=(${PRETEXT_SWEEP_SEEDS:-42 43 44 45})
+        local labels seeds
+        read -r -a labels <<< "${PRETEXT_SWEEP_LABELS:-50 150 500 1500}"
+        read -r -a seeds <<< "${PRETEXT_SWEEP_SEEDS:-42 43 44 45}"
         local n=$(( ${#labels[@]} * ${#seeds[@]} ))
         [ "$task" -lt "$n" ] || pretext_job_die "array task $task out of range: the sweep has ${#labels[@]} label budgets x ${#seeds[@]} seeds = $n tasks (--array=0-$((n - 1)))" 2
         local label="${labels[$((task % ${#labels[@]}))]}" seed="${seeds[$((task / ${#labels[@]}))]}"
@@ -179,13 +178,16 @@ pretext_job_main() {
     if [ -z "$launcher" ]; then
         if [ -n "${SLURM_JOB_ID:-}" ] && command -v srun >/dev/null; then launcher=srun; else launcher=mpirun; fi
     fi
-    local launch=()
+    local launch=() extra=()
     case "$launcher" in
         srun)
             launch=(srun)
             if [ -n "${PRETEXT_SRUN_MPI-pmix}" ]; then launch+=("--mpi=${PRETEXT_SRUN_MPI-pmix}"); fi
-            launch+=(${PRETEXT_SRUN_ARGS:-}) ;;
-        mpirun) launch=(mpirun ${PRETEXT_MPIRUN_ARGS:-}) ;;
+            read -r -a extra <<< "${PRETEXT_SRUN_ARGS:-}"
+            launch+=("${extra[@]}") ;;
+        mpirun)
+            read -r -a extra <<< "${PRETEXT_MPIRUN_ARGS:-}"
+            launch=(mpirun "${extra[@]}") ;;
         *) pretext_job_die "PRETEXT_LAUNCHER must be srun or mpirun, not '$launcher'" 2 ;;
     esac
 

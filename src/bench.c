@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Floating-point operations per image (multiply and add counted separately):
  * forward: conv1 28*28*64*4*2 + conv2 14*14*32*256*2 + dense1 1568*256*2 + dense2 256*10*2;
@@ -71,11 +72,14 @@ static void print_help(FILE *out) {
             "                 train64: zero grads + forward (dropout) + loss + backward + Adam, batch 64\n"
             "                 train1:  the same at batch 1 (steps/s = images/s)\n"
             "                 infer:   inference forward + loss, batch 1000\n"
+            "                 sgemm:   (not in all) OpenBLAS sgemm on 2048x2048 matrices: the\n"
+            "                          machine's arithmetic limit, in GFLOP/s\n"
             "  --seconds S    length of one timed repetition (default 2)\n"
             "  --repeats R    timed repetitions per workload (default 5)\n"
             "  --threads T    OpenBLAS threads (default 1)\n"
             "  --json         one JSON object per workload and line: workload, images_per_s (median),\n"
-            "                 min, max, repeats (and engine, batch, threads, gflop_per_s)\n"
+            "                 min, max, repeats (and engine, batch, threads, gflop_per_s, and\n"
+            "                 cpu_images_per_s: images per CPU second of this process, median)\n"
             "  --help         this text\n"
             "\n"
             "scripts/bench-train.sh runs this side by side with PyTorch (scripts/torch_bench.py).\n");
@@ -113,8 +117,16 @@ static double median_of_sorted(const double *v, int n) {
 
 /* Runs one workload: warm-up, then `repeats` timed repetitions; rates (repeats) in images/s,
  * returned sorted ascending. */
+/* CPU seconds this process has used (all threads): rates per CPU second are far less sensitive
+ * than wall-clock rates to other programs competing for the cores. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static void bench_workload(BenchState *st, const BenchWorkload *w, double seconds, int repeats,
-                           double *rates) {
+                           double *rates, double *cpu_rates) {
     /* Warm-up: touches every buffer, lets OpenBLAS and the CPU clock settle. At least 3 steps
      * and a quarter of a repetition (at most one second). */
     double warm_seconds = seconds / 4 < 1.0 ? seconds / 4 : 1.0;
@@ -123,15 +135,68 @@ static void bench_workload(BenchState *st, const BenchWorkload *w, double second
 
     for (int r = 0; r < repeats; r++) {
         long steps = 0;
-        double t0 = pt_now(), elapsed = 0.0;
+        double t0 = pt_now(), c0 = cpu_now(), elapsed = 0.0;
         do {
             bench_step(st, w);
             steps++;
             elapsed = pt_now() - t0;
         } while (elapsed < seconds);
         rates[r] = (double)steps * w->batch / elapsed;
+        cpu_rates[r] = (double)steps * w->batch / (cpu_now() - c0);
     }
     qsort(rates, (size_t)repeats, sizeof *rates, compare_double);
+    qsort(cpu_rates, (size_t)repeats, sizeof *cpu_rates, compare_double);
+}
+
+/* The machine's arithmetic limit: a large square single-precision GEMM (n = 2048, C = A B) with
+ * the same OpenBLAS and thread count, timed like the workloads; the median is the rate that
+ * scripts/bench.sh divides the experiment's FLOP count by. */
+#define BENCH_SGEMM_N 2048
+static int bench_sgemm(double seconds, int repeats, int threads, int json) {
+    const int n = BENCH_SGEMM_N;
+    const size_t nn = (size_t)n * n;
+    float *a = pt_aligned_alloc(nn * sizeof(float)); /* (n,n) */
+    float *b = pt_aligned_alloc(nn * sizeof(float)); /* (n,n) */
+    float *c = pt_aligned_alloc(nn * sizeof(float)); /* (n,n) */
+    PtRng rng;
+    pt_rng_seed(&rng, pt_seed_derive(BENCH_SEED, PT_STREAM_SAMPLE, 1));
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = pt_rng_uniform(&rng) - 0.5f;
+        b[i] = pt_rng_uniform(&rng) - 0.5f;
+        c[i] = 0.0f;
+    }
+    const double flop = 2.0 * n * n * (double)n;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+    double rates[BENCH_MAX_REPEATS], cpu_rates[BENCH_MAX_REPEATS];
+    for (int r = 0; r < repeats; r++) {
+        long calls = 0;
+        double t0 = pt_now(), c0 = cpu_now(), elapsed = 0.0;
+        do {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                        c, n);
+            calls++;
+            elapsed = pt_now() - t0;
+        } while (elapsed < seconds);
+        rates[r] = calls * flop * 1e-9 / elapsed;
+        cpu_rates[r] = calls * flop * 1e-9 / (cpu_now() - c0);
+    }
+    qsort(rates, (size_t)repeats, sizeof *rates, compare_double);
+    qsort(cpu_rates, (size_t)repeats, sizeof *cpu_rates, compare_double);
+    double median = median_of_sorted(rates, repeats);
+    if (json)
+        printf("{\"engine\": \"pretext\", \"workload\": \"sgemm\", \"n\": %d, \"threads\": %d, "
+               "\"gflop_per_s\": %.3f, \"min\": %.3f, \"max\": %.3f, \"repeats\": %d, "
+               "\"cpu_gflop_per_s\": %.3f}\n",
+               n, threads, median, rates[0], rates[repeats - 1], repeats,
+               median_of_sorted(cpu_rates, repeats));
+    else
+        printf("sgemm %dx%d, %d OpenBLAS thread(s): %.2f GFLOP/s (median of %d; min %.2f, max %.2f)\n",
+               n, n, threads, median, repeats, rates[0], rates[repeats - 1]);
+    if (!(c[0] == c[0])) fprintf(stderr, "pretext bench: warning: sgemm produced NaN\n");
+    free(a);
+    free(b);
+    free(c);
+    return PT_EXIT_OK;
 }
 
 /* Parses a positive number; returns -1 (with a message) when text is not one. */
@@ -162,7 +227,7 @@ static int parse_count(const char *option, const char *text, int max, int *value
 int pt_cmd_bench(int argc, char **argv) {
     int selected[BENCH_NUM_WORKLOADS] = {1, 1, 1};
     double seconds = 2.0;
-    int repeats = 5, threads = 1, json = 0;
+    int repeats = 5, threads = 1, json = 0, sgemm = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -178,8 +243,12 @@ int pt_cmd_bench(int argc, char **argv) {
             return PT_EXIT_OK;
         } else if (!strcmp(arg, "--json")) {
             json = 1;
+        } else if (!strcmp(arg, "--workload") && !strcmp(value, "sgemm")) {
+            sgemm = 1;
+            i++;
         } else if (!strcmp(arg, "--workload")) {
             const int all = !strcmp(value, "all");
+            sgemm = 0;
             int found = all;
             for (int k = 0; k < BENCH_NUM_WORKLOADS; k++) {
                 selected[k] = all || !strcmp(value, WORKLOADS[k].name);
@@ -206,6 +275,7 @@ int pt_cmd_bench(int argc, char **argv) {
     }
 
     openblas_set_num_threads(threads);
+    if (sgemm) return bench_sgemm(seconds, repeats, threads, json);
 
     /* One model serves every selected workload: created for the largest batch among them. */
     int max_batch = 1;
@@ -234,18 +304,19 @@ int pt_cmd_bench(int argc, char **argv) {
         printf("%-8s %6s %12s %12s %12s %9s\n", "workload", "batch", "images/s", "min", "max", "GFLOP/s");
         fflush(stdout);
     }
-    double rates[BENCH_MAX_REPEATS];
+    double rates[BENCH_MAX_REPEATS], cpu_rates[BENCH_MAX_REPEATS];
     for (int k = 0; k < BENCH_NUM_WORKLOADS; k++) {
         if (!selected[k]) continue;
         const BenchWorkload *w = &WORKLOADS[k];
-        bench_workload(&st, w, seconds, repeats, rates);
+        bench_workload(&st, w, seconds, repeats, rates, cpu_rates);
         double median = median_of_sorted(rates, repeats);
         double gflops = median * w->flop_per_image * 1e-9;
         if (json)
             printf("{\"engine\": \"pretext\", \"workload\": \"%s\", \"batch\": %d, \"threads\": %d, "
                    "\"images_per_s\": %.2f, \"min\": %.2f, \"max\": %.2f, \"repeats\": %d, "
-                   "\"gflop_per_s\": %.3f}\n",
-                   w->name, w->batch, threads, median, rates[0], rates[repeats - 1], repeats, gflops);
+                   "\"gflop_per_s\": %.3f, \"cpu_images_per_s\": %.2f}\n",
+                   w->name, w->batch, threads, median, rates[0], rates[repeats - 1], repeats, gflops,
+                   median_of_sorted(cpu_rates, repeats));
         else
             printf("%-8s %6d %12.1f %12.1f %12.1f %9.2f\n", w->name, w->batch, median, rates[0],
                    rates[repeats - 1], gflops);

@@ -326,6 +326,70 @@ void pt_conv2x2_gemm_forward(float *out, const float *col, const float *kernel, 
                 1.0f, out, Cout);
 }
 
+/* Direct conv2 forward for Cin = 64, Cout = 32 (the model's conv2), without im2col: each output
+ * row of 14 pixels is two blocks of 7; a block keeps its 7 x 32 sums in 14 AVX-512 registers, and
+ * for each of the 4 taps and 64 input channels broadcasts one input value per pixel against the
+ * two 16-wide halves of that kernel row (read from L1). Taps that fall outside the image read a
+ * zero row. Without AVX-512 it is the naive convolution (callers check _available first). */
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define DIRECT_BLOCK 7
+static void conv2_direct_image(float *restrict out, const float *restrict x,
+                               const float *restrict kernel, const float *restrict bias, int H,
+                               int W) {
+    static const float zeros[64] __attribute__((aligned(64)));
+    for (int i = 0; i < H; i++)
+        for (int j0 = 0; j0 < W; j0 += DIRECT_BLOCK) {
+            int np = W - j0 < DIRECT_BLOCK ? W - j0 : DIRECT_BLOCK;
+            __m512 acc[DIRECT_BLOCK][2];
+            __m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
+            for (int p = 0; p < DIRECT_BLOCK; p++) { acc[p][0] = b0; acc[p][1] = b1; }
+            for (int a = 0; a < 2; a++) {
+                if (i + a >= H) continue;
+                for (int c = 0; c < 2; c++) {
+                    const float *src[DIRECT_BLOCK];
+                    for (int p = 0; p < DIRECT_BLOCK; p++) {
+                        int jj = j0 + p + c;
+                        src[p] = (p < np && jj < W) ? x + ((size_t)(i + a) * W + jj) * 64 : zeros;
+                    }
+                    const float *k = kernel + (size_t)(a * 2 + c) * 64 * 32;
+                    for (int ci = 0; ci < 64; ci++) {
+                        __m512 k0 = _mm512_loadu_ps(k + ci * 32), k1 = _mm512_loadu_ps(k + ci * 32 + 16);
+                        for (int p = 0; p < DIRECT_BLOCK; p++) {
+                            __m512 v = _mm512_set1_ps(src[p][ci]);
+                            acc[p][0] = _mm512_fmadd_ps(v, k0, acc[p][0]);
+                            acc[p][1] = _mm512_fmadd_ps(v, k1, acc[p][1]);
+                        }
+                    }
+                }
+            }
+            for (int p = 0; p < np; p++) {
+                float *o = out + ((size_t)i * W + j0 + p) * 32;
+                _mm512_storeu_ps(o, acc[p][0]);
+                _mm512_storeu_ps(o + 16, acc[p][1]);
+            }
+        }
+}
+#endif
+
+int pt_conv2x2_c64_direct_available(void) {
+#if defined(__AVX512F__)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+void pt_conv2x2_c64_direct_forward(float *out, const float *x, const float *kernel,
+                                   const float *bias, int B, int H, int W) {
+#if defined(__AVX512F__)
+    for (int b = 0; b < B; b++)
+        conv2_direct_image(out + (size_t)b * H * W * 32, x + (size_t)b * H * W * 64, kernel, bias, H, W);
+#else
+    pt_conv2x2_forward_naive(out, x, kernel, bias, B, H, W, 64, 32); /* correct, slow */
+#endif
+}
+
 void pt_conv2x2_gemm_backward(float *dx, float *dcol, float *dkernel, float *dbias,
                               const float *dout, const float *col, const float *kernel,
                               int B, int H, int W, int Cin, int Cout) {

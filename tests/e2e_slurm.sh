@@ -91,7 +91,7 @@ out1="$co/limit-$id1.out"
 [ "$state" = FAILED ] && [ "$code" = 75:0 ] || { show "$out1"; fail "interrupted job: JobState=$state ExitCode=$code, expected FAILED 75:0"; }
 grep -q "got SIGUSR1" "$out1" || { show "$out1"; fail "the batch shell did not report the USR1 warning"; }
 grep -q "pretext exited with status 75" "$out1" || { show "$out1"; fail "pretext did not exit 75"; }
-read -r complete ns nss < <("${tool[@]}" done "$co/results/limit.h5")
+read -r complete ns nss < <("${tool[@]}" "done" "$co/results/limit.h5")
 done_before=$((ns + nss))
 log "interrupted file: complete=$complete, $ns + $nss trials done of $n_limit"
 [ "$complete" = 0 ] && [ "$done_before" -ge 1 ] && [ "$done_before" -lt "$n_limit" ] \
@@ -186,8 +186,11 @@ out_rq="$co/requeue-$id_rq.out"
 st=$(slurm_field "$id_rq" JobState); restarts=$(slurm_field "$id_rq" Restarts)
 [ "$st" = COMPLETED ] && [ "$restarts" = 1 ] || { show "$out_rq"; fail "requeue job $id_rq: JobState=$st Restarts=$restarts, expected COMPLETED after 1 restart"; }
 grep -q "requeueing job $id_rq" "$out_rq" || { show "$out_rq"; fail "the job did not requeue itself"; }
-read -r complete ns nss < <("${tool[@]}" done "$co/results/requeue.h5")
+read -r complete ns nss < <("${tool[@]}" "done" "$co/results/requeue.h5")
 [ "$complete $ns $nss" = "1 4 4" ] || fail "requeued job's file: $complete $ns $nss"
+# The log (appended to on requeue) shows every trial exactly once over the two runs.
+ran=$(grep -c "^trial " "$out_rq" || true)
+[ "$ran" -eq 8 ] || { show "$out_rq"; fail "requeue job: $ran trial lines over both runs, expected 8"; }
 log "5. requeue: passed"
 
 echo "e2e_slurm: 5 passed, 0 failed in $((SECONDS - t_start)) s"

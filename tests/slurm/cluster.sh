@@ -39,7 +39,6 @@ slurm_up() {
         command -v "$needed" >/dev/null || slurm_fail "$needed not installed (Debian packages slurm-wlm and munge: scripts/setup.sh)"
     done
     [ "$(id -u)" = 0 ] || slurm_fail "the Slurm tests start slurmd, which must run as root"
-    SLURM_TEST_DIR="$dir"
     mkdir -p "$dir/munge" "$dir/state" "$dir/spool" "$dir/log"
     chmod 0711 "$dir/munge"
     # munged: own key, socket, pid and log files; socket folder 0711, key 0400.
@@ -67,7 +66,7 @@ SlurmdPort=$slurmd_port
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
-AuthInfo=socket=$dir/munge/munge.socket
+AuthInfo=socket=$dir/munge/munge.socket,cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool

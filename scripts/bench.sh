@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# bench.sh: the performance benchmark of issue 5, in one run on this machine:
+#   1. the arithmetic limit: OpenBLAS sgemm on large square matrices (`pretext bench --workload
+#      sgemm`), one process per core, one thread each, run at the same time (the cores the
+#      experiment uses), summed; and one process alone;
+#   2. pretext against PyTorch per workload (train64, train1, infer), one thread each,
+#      interleaved (scripts/bench-train.sh), images/s and ratios;
+#   3. thread layouts and data-parallel scaling: `pretext run` on a small config (benchmark and
+#      pretext phases only) as np=1 x 1 BLAS thread, np=2 x 1, np=1 x 2 threads; the images/s of
+#      the phases' epoch lines (median), and the np=2 / np=1 ratio;
+#   4. peak resident memory per rank (VmHWM) of `pretext run --config configs/smoke.ini` at np=8;
+#   5. the whole experiment (configs/session5.ini, or a smaller one with --experiment small)
+#      with `mpirun -np $(nproc)`: wall time, its FLOP count (from the effective config stored in
+#      the results file), achieved GFLOP/s, and the floor = FLOP / the summed sgemm rate of 1.
+#
+# Usage: scripts/bench.sh [--experiment full|small|none] [--seconds S] [--repeats R] [--np N]
+#   --experiment  full: configs/session5.ini (minutes); small: session5 on 12,000 images with
+#                 2+2 trials; none: skip part 5. Default full.
+#   --seconds S   one timed repetition of parts 1-2 (default 2); --repeats R (default 5)
+#   --np N        ranks of parts 3 and 5 (default: nproc)
+#   Environment: PRETEXT_BINARY (default: build/pretext, built if needed), PYTHON
+#   (default /usr/bin/python3, which has torch and h5py), MPIRUN (default mpirun).
+# Prints one table per part and a summary; raw outputs stay in a temporary folder (printed).
+# Exits non-zero only on errors (build, crash), never on a ratio: speed is measured, not asserted.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+experiment=full
+seconds=2
+repeats=5
+np="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+python="${PYTHON:-/usr/bin/python3}"
+mpirun="${MPIRUN:-mpirun}"
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --experiment) experiment="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
+        --repeats) repeats="$2"; shift 2 ;;
+        --np) np="$2"; shift 2 ;;
+        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+case "$experiment" in full|small|none) ;; *) echo "bench.sh: --experiment full|small|none" >&2; exit 2 ;; esac
+
+if [ -z "${PRETEXT_BINARY:-}" ]; then
+    if [ ! -x "$repo/build/pretext" ]; then
+        echo "bench.sh: building pretext in $repo/build" >&2
+        cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    fi
+    cmake --build "$repo/build" -j >/dev/null
+    PRETEXT_BINARY="$repo/build/pretext"
+fi
+export PRETEXT_BINARY
+pretext="$PRETEXT_BINARY"
+[ -x "$pretext" ] || { echo "bench.sh: no program at $pretext" >&2; exit 1; }
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT="${OMPI_ALLOW_RUN_AS_ROOT:-1}" OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}"
+mpi=("$mpirun" --oversubscribe --bind-to none)
+work="$(mktemp -d /tmp/pretext-bench.XXXXXX)"
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
+
+# Median of the numbers on stdin.
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
+    if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+json_field() { grep -o "\"$1\": [0-9.eE+-]*" | head -1 | awk '{ print $2 }'; }
+
+echo "# scripts/bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $cores cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); raw outputs in $work"
+
+# ---- 1. arithmetic limit -------------------------------------------------------------------------
+echo
+echo "## 1. sgemm 2048x2048 (OpenBLAS, 1 thread per process), median of $repeats x ${seconds}s"
+"$pretext" bench --workload sgemm --seconds "$seconds" --repeats "$repeats" --json >"$work/sgemm-1.json"
+sgemm_one="$(json_field gflop_per_s <"$work/sgemm-1.json")"
+for ((c = 0; c < cores; c++)); do
+    "$pretext" bench --workload sgemm --seconds "$seconds" --repeats "$repeats" --json >"$work/sgemm-all-$c.json" &
+done
+wait
+sgemm_all="$(for f in "$work"/sgemm-all-*.json; do json_field gflop_per_s <"$f"; done |
+    awk '{ s += $1 } END { printf "%.2f", s }')"
+printf '%-40s %10s GFLOP/s\n' "one process alone" "$sgemm_one" "$cores processes at once, summed" "$sgemm_all"
+
+# ---- 2. pretext vs PyTorch ---------------------------------------------------------------------
+echo
+echo "## 2. pretext vs PyTorch, one thread each (scripts/bench-train.sh)"
+"$repo/scripts/bench-train.sh" --seconds "$seconds" --repeats "$repeats" | tee "$work/vs-torch.txt"
+
+# ---- 3. thread layouts and scaling ---------------------------------------------------------------
+# Phases only, 9,600 images (7,680 train / 1,920 validation), benchmark 2 epochs + pretext 1.
+scale_cfg=(--config "$repo/configs/session5.ini" data.train_images=9600 benchmark.epochs=2
+           pretext.epochs=1 trials.supervised=0 trials.self_supervised=0)
+layout_rate() { # ranks threads rep -> median img/s of the epoch lines
+    local ranks="$1" threads="$2" rep="$3" log="$work/layout-$1x$2-$3.log"
+    "${mpi[@]}" -np "$ranks" "$pretext" run "${scale_cfg[@]}" run.threads="$threads" \
+        --out "$work/layout.h5" --force >"$log" 2>&1
+    grep -o '[0-9.]* img/s' "$log" | awk '{ print $1 }' | median
+}
+echo
+echo "## 3. thread layouts: pretext run, phases only (9,600 images), epoch-line images/s, median of 2 runs"
+layouts=("1 1" "$np 1" "1 $np")
+declare -A layout_result
+for rep in 1 2; do
+    for l in "${layouts[@]}"; do
+        set -- $l
+        echo "$(layout_rate "$1" "$2" "$rep")" >>"$work/layout-$1x$2.rates"
+    done
+done
+printf '%-28s %12s\n' "ranks x BLAS threads" "images/s"
+for l in "${layouts[@]}"; do
+    set -- $l
+    layout_result["$1x$2"]="$(median <"$work/layout-$1x$2.rates")"
+    printf '%-28s %12s\n' "$1 x $2" "${layout_result["$1x$2"]}"
+done
+scaling="$(awk -v a="${layout_result["${np}x1"]}" -v b="${layout_result["1x1"]}" 'BEGIN { printf "%.2f", a / b }')"
+echo "data-parallel scaling np=$np / np=1 (1 BLAS thread per rank): ${scaling}x"
+
+# ---- 4. peak memory per rank at np=8 -------------------------------------------------------------
+echo
+echo "## 4. peak resident memory per rank (VmHWM), pretext run --config configs/smoke.ini, np=8"
+cat >"$work/hwm.sh" <<'EOF'
+#!/usr/bin/env bash
+# Runs pretext, then prints this rank's peak resident memory from /proc (the process's VmHWM).
+"$PRETEXT_BINARY" "$@" &
+pid=$!
+peak=0
+while kill -0 "$pid" 2>/dev/null; do
+    kb="$(awk '/VmHWM/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)"
+    [ -n "$kb" ] && [ "$kb" -gt "$peak" ] && peak="$kb"
+    sleep 0.05
+done
+wait "$pid"
+echo "VmHWM_kB $peak"
+EOF
+chmod +x "$work/hwm.sh"
+"${mpi[@]}" -np 8 "$work/hwm.sh" run --config "$repo/configs/smoke.ini" --out "$work/rss.h5" --force \
+    >"$work/rss.log" 2>&1
+rss_max="$(awk '/^VmHWM_kB/ { if ($2 > m) m = $2 } END { printf "%.1f", m / 1024 }' "$work/rss.log")"
+echo "per-rank peak (MB): $(awk '/^VmHWM_kB/ { printf "%.0f ", $2 / 1024 }' "$work/rss.log"); max ${rss_max} MB"
+
+# ---- 5. the whole experiment -------------------------------------------------------------------
+if [ "$experiment" != none ]; then
+    exp_args=(--config "$repo/configs/session5.ini")
+    [ "$experiment" = small ] && exp_args+=(data.train_images=12000 trials.supervised=2 trials.self_supervised=2)
+    echo
+    echo "## 5. the whole experiment ($experiment): mpirun -np $np pretext run ${exp_args[*]#$repo/}"
+    t0="$(date +%s.%N)"
+    "${mpi[@]}" -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
+        >"$work/experiment.log" 2>&1
+    t1="$(date +%s.%N)"
+    wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+    # FLOP count from the effective config stored in the results file (see docs/performance.md).
+    "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" <<'EOF' | tee "$work/experiment.txt"
+import sys, h5py
+path, wall, sgemm = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+with h5py.File(path, "r") as f:
+    c = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["config"].attrs.items()}
+    n_test = 10000
+    if "pretext/test_rotations" in f: n_test = len(f["pretext/test_rotations"])
+conv1, conv2, dense1 = 28*28*64*4*2, 14*14*32*256*2, 1568*256*2
+def dense2(classes): return 256 * classes * 2
+def fwd(k): return conv1 + conv2 + dense1 + dense2(k)
+def train(k): return fwd(k) + conv1 + 2 * (conv2 + dense1 + dense2(k))
+def frozen(k): return fwd(k) + dense1 + 2 * dense2(k)   # convs frozen: dense1 dW, dense2 dW and dx
+split = float(c["experiment.validation_split"])
+n_all = int(c["data.train_images"]) or 60000
+def phase(n, epochs, k):
+    n_val = int(n * split); n_tr = n - n_val
+    return epochs * (n_tr * train(k) + n_val * fwd(k)) + n_test * fwd(k)
+total = 0.0
+if c["benchmark.enabled"] == "true": total += phase(n_all, int(c["benchmark.epochs"]), 10)
+total += phase(n_all, int(c["pretext.epochs"]), 4)
+lab = int(c["trials.labels"]); lv = int(lab * split); lt = lab - lv
+sup = int(c["trials.epochs"]) * (lt * train(10) + lv * fwd(10)) + n_test * fwd(10)
+ss = (int(c["downstream.frozen_epochs"]) * (lt * frozen(10) + lv * fwd(10))
+      + int(c["downstream.finetune_epochs"]) * (lt * train(10) + lv * fwd(10)) + n_test * fwd(10))
+total += int(c["trials.supervised"]) * sup + int(c["trials.self_supervised"]) * ss
+floor = total / (sgemm * 1e9)
+print(f"FLOP count              {total / 1e12:10.2f} TFLOP")
+print(f"wall time               {wall:10.1f} s")
+print(f"achieved                {total / wall / 1e9:10.1f} GFLOP/s")
+print(f"floor (FLOP / sgemm)    {floor:10.1f} s   (sgemm on all cores: {sgemm:.1f} GFLOP/s)")
+print(f"wall / floor            {wall / floor:10.2f}   (target <= 2)")
+EOF
+    grep -E '^(benchmark|pretext): test|^done in' "$work/experiment.log" || true
+fi
+
+echo
+echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static int has_train_images(const char *dir) {
     char path[8192];
@@ -23,7 +24,20 @@ void pt_resolve_data_dir(const PtConfig *cfg, char *buf, size_t n) {
         return;
     }
     const char *env = getenv("PRETEXT_DATA_DIR");
-    const char *candidates[] = {env, "data/mnist", PRETEXT_SOURCE_DIR "/data/mnist",
+    /* An installed program finds PREFIX/share/pretext/data/mnist from its own location, wherever
+     * the tree was installed or moved to. */
+    char beside_exe[4096] = "";
+    char exe[4096];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(beside_exe, sizeof beside_exe, "%.4000s/../share/pretext/data/mnist", exe);
+        }
+    }
+    const char *candidates[] = {env, "data/mnist", beside_exe, PRETEXT_SOURCE_DIR "/data/mnist",
                                 PRETEXT_INSTALL_DATADIR "/data/mnist"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         if (candidates[i] && candidates[i][0] && has_train_images(candidates[i])) {

@@ -45,6 +45,10 @@ void *pt_aligned_alloc_at(size_t size, const char *file, int line);
 FILE *pt_fopen_at(const char *path, const char *mode, const char *file, int line);
 #define pt_fopen(path, mode) pt_fopen_at((path), (mode), __FILE__, __LINE__)
 
+/* Checked MPI call: a return code other than MPI_SUCCESS names the call and ends the job. */
+void pt_mpi_check_at(int rc, const char *what, const char *file, int line);
+#define pt_mpi_check(rc, what) pt_mpi_check_at((rc), (what), __FILE__, __LINE__)
+
 /* Monotonic wall clock in seconds. */
 double pt_now(void);
 

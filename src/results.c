@@ -1200,6 +1200,20 @@ int pt_results_check_writable(const char *path, PtError *err) {
     } else if (errno != ENOENT) {
         return pt_error_set(err, "cannot write results file '%s': %s", path, strerror(errno));
     }
+    /* access() says yes to root everywhere, even on /proc or a read-only mount: really create the
+     * file the saves will write (<path>.tmp) and remove it again. */
+    char probe[4200];
+    snprintf(probe, sizeof probe, "%s.tmp", path);
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd < 0 && errno == EEXIST) {
+        /* A leftover of a killed save: it is never read, so it may go. */
+        if (unlink(probe) == 0) fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    }
+    if (fd < 0)
+        return pt_error_set(err, "cannot write results file '%s': cannot create '%s': %s", path, probe,
+                            strerror(errno));
+    close(fd);
+    unlink(probe);
     return 0;
 }
 

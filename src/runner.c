@@ -29,7 +29,7 @@
 #include "pt_train.h"
 #include "pt_util.h"
 
-#define EVAL_BATCH 128
+#define EVAL_BATCH 64 /* inference batch: numerically irrelevant, bounds each model's workspace */
 #define TAG_RESULT 11 /* worker -> master: a finished (or abandoned) trial, or a first hello */
 #define TAG_TASK 12   /* master -> worker: {kind, index} or {-1, -1} = no more work */
 
@@ -56,19 +56,10 @@ typedef struct {
     int handed_out;             /* trials given out in this run (for --stop-after-trials) */
 } Run;
 
-static void check_mpi(int rc, const char *what) {
-    if (rc != MPI_SUCCESS) {
-        char msg[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(rc, msg, &len);
-        pt_fatal("MPI call %s failed: %s", what, msg);
-    }
-}
-
 /* Every rank passes its own ok flag; returns 1 only if all are ok. */
 static int all_ok(const Run *run, int ok) {
     int all = ok;
-    check_mpi(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce (status)");
+    pt_mpi_check(MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD), "MPI_Allreduce (status)");
     return all;
 }
 
@@ -197,7 +188,7 @@ static void record_provenance(Run *run) {
     MPI_Get_processor_name(name, &len);
     char *all = NULL;
     if (run->world.rank == 0) all = pt_calloc((size_t)size, MPI_MAX_PROCESSOR_NAME);
-    check_mpi(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
+    pt_mpi_check(MPI_Gather(name, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, all, MPI_MAX_PROCESSOR_NAME, MPI_CHAR, 0,
                          MPI_COMM_WORLD),
               "MPI_Gather (host names)");
     if (run->world.rank != 0) return;
@@ -253,14 +244,14 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
     PtModel *model = pt_model_create(n_classes, local_batch > EVAL_BATCH ? local_batch : EVAL_BATCH);
 
     int done = run->world.rank == 0 ? res->done : 0;
-    check_mpi(MPI_Bcast(&done, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (phase state)");
+    pt_mpi_check(MPI_Bcast(&done, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (phase state)");
     if (done) {
         if (run->world.rank == 0) {
             memcpy(model->params, res->weights, model->n_params * sizeof(float));
             pt_log(1, "%s: already done (test accuracy %.4f), weights read back from %s\n", name,
                    res->test_accuracy, run->out_path);
         }
-        check_mpi(MPI_Bcast(model->params, (int)model->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD),
+        pt_mpi_check(MPI_Bcast(model->params, (int)model->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD),
                   "MPI_Bcast (phase weights)");
         *model_out = model;
         return PT_FIT_OK;
@@ -495,17 +486,17 @@ static void master_service(Master *m, int block) {
         int flag = 0;
         MPI_Status st;
         if (block && m->active_workers > 0) {
-            check_mpi(MPI_Probe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &st), "MPI_Probe");
+            pt_mpi_check(MPI_Probe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &st), "MPI_Probe");
             flag = 1;
             block = 0;
         } else {
-            check_mpi(MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st), "MPI_Iprobe");
+            pt_mpi_check(MPI_Iprobe(MPI_ANY_SOURCE, TAG_RESULT, MPI_COMM_WORLD, &flag, &st), "MPI_Iprobe");
         }
         if (!flag) return;
         int count = 0;
         MPI_Get_count(&st, MPI_DOUBLE, &count);
         double *msg = pt_malloc((size_t)(count > 0 ? count : 1) * sizeof(double));
-        check_mpi(MPI_Recv(msg, count, MPI_DOUBLE, st.MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+        pt_mpi_check(MPI_Recv(msg, count, MPI_DOUBLE, st.MPI_SOURCE, TAG_RESULT, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
                   "MPI_Recv (trial result)");
         int worker_quits = 0;
         if (count > 1) {
@@ -515,7 +506,12 @@ static void master_service(Master *m, int block) {
             unpack_result(msg, count, &kind, &status, &r);
             if (status == PT_FIT_OK) record_trial(m->run, kind, &r);
             else if (status == PT_FIT_DIVERGED) m->failed = 1;
-            else worker_quits = 1; /* interrupted: that rank got a signal */
+            else {
+                /* Interrupted: that rank got a signal (a batch system's warning reaches every
+                 * rank, but possibly at different moments): the whole run stops, resumably. */
+                worker_quits = 1;
+                m->stopping = 1;
+            }
             free(r.sample_indices);
             pt_history_free(&r.history);
         }
@@ -526,7 +522,7 @@ static void master_service(Master *m, int block) {
             task[0] = t.kind;
             task[1] = t.index;
         }
-        check_mpi(MPI_Send(task, 2, MPI_INT, st.MPI_SOURCE, TAG_TASK, MPI_COMM_WORLD), "MPI_Send (task)");
+        pt_mpi_check(MPI_Send(task, 2, MPI_INT, st.MPI_SOURCE, TAG_TASK, MPI_COMM_WORLD), "MPI_Send (task)");
         if (task[0] < 0) m->active_workers--;
     }
 }
@@ -599,24 +595,24 @@ static int run_trials(Run *run) {
         free(m.tasks);
     } else {
         double hello = 0;
-        check_mpi(MPI_Send(&hello, 1, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD), "MPI_Send (hello)");
+        pt_mpi_check(MPI_Send(&hello, 1, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD), "MPI_Send (hello)");
         PtTrialResult r;
         memset(&r, 0, sizeof r);
         for (;;) {
             int task[2];
-            check_mpi(MPI_Recv(task, 2, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv (task)");
+            pt_mpi_check(MPI_Recv(task, 2, MPI_INT, 0, TAG_TASK, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "MPI_Recv (task)");
             if (task[0] < 0) break;
             int st = run_trial(run, model, task[0], task[1], &r);
             int count;
             double *msg = pack_result(task[0], st, &r, &count);
-            check_mpi(MPI_Send(msg, count, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD), "MPI_Send (trial result)");
+            pt_mpi_check(MPI_Send(msg, count, MPI_DOUBLE, 0, TAG_RESULT, MPI_COMM_WORLD), "MPI_Send (trial result)");
             free(msg);
         }
         free(r.sample_indices);
         pt_history_free(&r.history);
     }
     pt_model_free(model);
-    check_mpi(MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (trial status)");
+    pt_mpi_check(MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (trial status)");
     return status;
 }
 
@@ -772,7 +768,7 @@ int pt_cmd_run(int argc, char **argv) {
 
     /* 5. Transfer: rank 0's pretext weights to everyone (bit-identical starting points). */
     if (status == PT_FIT_OK) {
-        check_mpi(MPI_Bcast(run->pretext_model->params, (int)run->pretext_model->n_params, MPI_FLOAT, 0,
+        pt_mpi_check(MPI_Bcast(run->pretext_model->params, (int)run->pretext_model->n_params, MPI_FLOAT, 0,
                             MPI_COMM_WORLD),
                   "MPI_Bcast (pretext weights)");
         PtRng rng;
@@ -784,6 +780,8 @@ int pt_cmd_run(int argc, char **argv) {
         pt_model_init_glorot(run->trial_init[PT_KIND_SELF_SUPERVISED], &rng);
         int last = strcmp(run->cfg.downstream_transfer, "conv") == 0 ? PT_T_CONV2_BIAS : PT_T_DENSE1_BIAS;
         pt_model_copy_tensors(run->trial_init[PT_KIND_SELF_SUPERVISED], run->pretext_model, 0, last);
+        pt_model_free(run->pretext_model); /* its weights live on in the downstream start */
+        run->pretext_model = NULL;
         /* 6. Trials. */
         status = run_trials(run);
     }

@@ -62,15 +62,6 @@ PtDist pt_dist_world(MPI_Comm comm) {
     return d;
 }
 
-static void check_mpi(int rc, const char *what) {
-    if (rc != MPI_SUCCESS) {
-        char msg[MPI_MAX_ERROR_STRING];
-        int len = 0;
-        MPI_Error_string(rc, msg, &len);
-        pt_fatal("MPI call %s failed: %s", what, msg);
-    }
-}
-
 void pt_evaluate(PtModel *model, const PtView *data, int batch_size, const PtDist *dist,
                  double *loss, double *accuracy) {
     int bs = batch_size < 1 ? model->max_batch : batch_size;
@@ -93,7 +84,7 @@ void pt_evaluate(PtModel *model, const PtView *data, int batch_size, const PtDis
     free(x);
     free(y);
     if (dist->size > 1)
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, dist->comm),
+        pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, dist->comm),
                   "MPI_Allreduce (evaluation sums)");
     *loss = n ? sums[0] / n : NAN;
     *accuracy = n ? sums[1] / n : NAN;
@@ -111,7 +102,7 @@ typedef struct {
 /* Starts the nonblocking sum of grads[first .. n_params + PT_GRAD_EXTRA). */
 static void grad_reduce_start(GradReduce *gr) {
     size_t count = gr->model->n_params + PT_GRAD_EXTRA - gr->first;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, gr->model->grads + gr->first, (int)count, MPI_FLOAT,
+    pt_mpi_check(MPI_Iallreduce(MPI_IN_PLACE, gr->model->grads + gr->first, (int)count, MPI_FLOAT,
                              MPI_SUM, gr->dist->comm, &gr->request),
               "MPI_Iallreduce (dense gradients)");
     gr->started = 1;
@@ -129,10 +120,10 @@ static void on_dense_ready(void *ctx, size_t first_param, size_t n_params) {
 static void grad_reduce_finish(GradReduce *gr) {
     if (!gr->started) grad_reduce_start(gr);
     if (gr->first > 0)
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, gr->model->grads, (int)gr->first, MPI_FLOAT, MPI_SUM,
+        pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, gr->model->grads, (int)gr->first, MPI_FLOAT, MPI_SUM,
                                 gr->dist->comm),
                   "MPI_Allreduce (conv gradients)");
-    check_mpi(MPI_Wait(&gr->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
+    pt_mpi_check(MPI_Wait(&gr->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
     gr->started = 0;
 }
 

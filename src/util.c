@@ -74,6 +74,14 @@ FILE *pt_fopen_at(const char *path, const char *mode, const char *file, int line
     return f;
 }
 
+void pt_mpi_check_at(int rc, const char *what, const char *file, int line) {
+    if (rc == MPI_SUCCESS) return;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    pt_fatal_at(file, line, "MPI call %s failed: %s", what, msg);
+}
+
 double pt_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -660,6 +660,12 @@ static void print_summary(const Run *run) {
         double a[5], l[5];
         summarise(acc, k, a);
         summarise(loss, k, l);
+        if (k == 0) {
+            printf("  %-16s %4d | (none finished)\n", pt_kind_names[kind], k);
+            free(acc);
+            free(loss);
+            continue;
+        }
         printf("  %-16s %4d | %15s%.4f %.4f %.4f %.4f %.4f | %11s%.4f %.4f %.4f %.4f %.4f\n",
                pt_kind_names[kind], k, "", a[0], a[1], a[2], a[3], a[4], "", l[0], l[1], l[2], l[3], l[4]);
         free(acc);

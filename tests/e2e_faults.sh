@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# e2e_faults.sh: faults during a real 2-rank run (issue 6), on a tiny experiment (1000 training and
-# 500 test images, 1+1 epochs of phases, 4+4 trials of 40 labels):
+# e2e_faults.sh: faults during a real 2-rank run (issue 6), on a small experiment (3000 training and
+# 500 test images, 2+2 epochs of phases, 4+4 trials of 100 labels):
 #  1. kill -9 of rank 1 or rank 0 at 20 random moments (seeded: FAULT_SEED, reproducible schedule),
 #     half during the data-parallel phases, half during the trials: the job must end within
 #     seconds with a non-zero status, the results file (if any) must open, and rerunning the same
@@ -18,7 +18,8 @@ src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 bin="${PRETEXT_BINARY:-$src/build/pretext}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 seed="${FAULT_SEED:-6}"
-kills="${FAULT_KILLS:-20}"
+kills="${FAULT_KILLS:-24}"          # moments drawn; a few may fall after the run has ended
+min_landed="${FAULT_MIN_LANDED:-20}"  # kills that must land inside a running job
 tmp="$(mktemp -d)"
 mounted=""
 cleanup() { [ -n "$mounted" ] && umount "$mounted" 2>/dev/null; rm -rf "$tmp"; }
@@ -32,9 +33,11 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(round($2 - $1, 2))"; }
 le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
 
-python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
-cfg=("data.dir=$tmp/data" benchmark.epochs=1 pretext.epochs=1 trials.supervised=4 trials.self_supervised=4
-     trials.labels=40 trials.epochs=3 downstream.frozen_epochs=2 downstream.finetune_epochs=1)
+# Sized so that each stage lasts a few seconds on 2 quiet cores (phases ~3 s, trials ~3 s): long
+# enough for kills and signals to land inside the stage they are aimed at.
+python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 3000 500
+cfg=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=4 trials.self_supervised=4
+     trials.labels=100 trials.epochs=8 downstream.frozen_epochs=4 downstream.finetune_epochs=4)
 
 # wait_for FILE PATTERN PID: until PATTERN appears in FILE (0) or PID ends (1).
 wait_for() {
@@ -125,6 +128,8 @@ while read -r i stage target delay; do
   rm -f "$tmp"/kill$i.*
 done <<< "$schedule"
 echo "kills that came after the run had ended (not counted): $missed"
+if [ $((kills - missed)) -ge "$min_landed" ]; then ok "$((kills - missed)) kills landed in running jobs (at least $min_landed)"
+else bad "only $((kills - missed)) of $kills kills landed in running jobs (need $min_landed)"; fi
 
 # ---------------------------------------------------------------- 2. signals
 # signal_case SIG TARGET STAGE: TARGET is mpirun, rank0 or rank1; STAGE phases or trials.
@@ -133,7 +138,7 @@ signal_case() {
   rm -f "$tmp"/sig.*
   mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$log" 2>&1 &
   local mp=$!
-  local marker="^benchmark epoch 1/"; [ "$stage" = trials ] && marker="^trial "
+  local marker="^benchmark epoch 1/"; [ "$stage" = trials ] && marker="^trials: "
   wait_for "$log" "$marker" $mp || { wait $mp || true; bad "SIG$sig to $target in $stage: ended before"; return; }
   local victim=$mp
   [ "$target" = mpirun ] || victim=$(rank_pid $mp "${target#rank}")

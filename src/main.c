@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "pt_cli.h"
+#include "pt_train.h"
 #include "pt_util.h"
 
 static void usage(FILE *out) {
@@ -38,7 +39,11 @@ int main(int argc, char **argv) {
         usage(stderr);
         return PT_EXIT_USAGE;
     }
+    /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
+     * starts up), and again after MPI_Init in case the MPI library installed its own. */
+    pt_install_signal_handlers();
     MPI_Init(&argc, &argv);
+    pt_install_signal_handlers();
     int rank = 0, size = 1;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);

@@ -135,7 +135,7 @@ else bad "only $((kills - missed)) of $kills kills landed in running jobs (need 
 # signal_case SIG TARGET STAGE: TARGET is mpirun, rank0 or rank1; STAGE phases or trials.
 signal_case() {
   local sig="$1" target="$2" stage="$3" out="$tmp/sig.h5" log="$tmp/log_sig" rc problems=""
-  rm -f "$tmp"/sig.*
+  rm -f "$tmp"/sig.* "$log"  # the log too: the wait below must not see the previous case's lines
   mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$log" 2>&1 &
   local mp=$!
   local marker="^benchmark epoch 1/"; [ "$stage" = trials ] && marker="^trials: "

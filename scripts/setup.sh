@@ -10,7 +10,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 packages=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          libopenblas-dev libcmocka-dev zlib1g-dev libinih-dev python3-h5py python3-numpy
+          libopenblas-dev libcmocka-dev zlib1g-dev python3-h5py python3-numpy
           python3-matplotlib dataset-fashion-mnist hdf5-tools)
 # Needed by the tests only: a private Slurm cluster, clang's sanitizer and fuzzer runtimes,
 # valgrind, R with hdf5r and ggplot2 for scripts/analyze.R.

@@ -217,25 +217,43 @@ fail:
 }
 
 /* Reads a scalar (or one-element) string attribute, fixed- or variable-length; *out is malloc'ed. */
-static int attr_read_string(H5Ctx *c, hid_t loc, const char *where, const char *name, char **out) {
-    hid_t attr = -1, type = -1, space = -1, mem_type = -1;
+/* Opens attribute name of loc, which must exist and hold one value of class cls (what names the
+ * class in the message); *attr and *type are left open for the caller to close. */
+static int attr_open_single(H5Ctx *c, hid_t loc, const char *where, const char *name, H5T_class_t cls,
+                            const char *what, hid_t *attr, hid_t *type) {
+    hid_t space = -1;
     int rc = -1, exists = 0;
-    char *buf = NULL;
-    *out = NULL;
+    *attr = *type = -1;
     if (attr_exists(c, loc, name, &exists) < 0) goto fail;
     if (!exists) {
         ctx_fail(c, "attribute '%s' of %s is missing", name, where);
         goto fail;
     }
-    H5TRY(c, attr = H5Aopen(loc, name, H5P_DEFAULT));
-    H5TRY(c, type = H5Aget_type(attr));
-    H5TRY(c, space = H5Aget_space(attr));
+    H5TRY(c, *attr = H5Aopen(loc, name, H5P_DEFAULT));
+    H5TRY(c, *type = H5Aget_type(*attr));
+    H5TRY(c, space = H5Aget_space(*attr));
     hssize_t n_points = -1;
     H5TRY(c, n_points = H5Sget_simple_extent_npoints(space));
-    if (H5Tget_class(type) != H5T_STRING || n_points != 1) {
-        ctx_fail(c, "attribute '%s' of %s is not a single string", name, where);
+    if (H5Tget_class(*type) != cls || n_points != 1) {
+        ctx_fail(c, "attribute '%s' of %s is not a single %s", name, where, what);
         goto fail;
     }
+    rc = 0;
+fail:
+    CLOSE_ID(H5Sclose, space);
+    if (rc < 0) {
+        CLOSE_ID(H5Tclose, *type);
+        CLOSE_ID(H5Aclose, *attr);
+    }
+    return rc;
+}
+
+static int attr_read_string(H5Ctx *c, hid_t loc, const char *where, const char *name, char **out) {
+    hid_t attr = -1, type = -1, mem_type = -1;
+    int rc = -1;
+    char *buf = NULL;
+    *out = NULL;
+    if (attr_open_single(c, loc, where, name, H5T_STRING, "string", &attr, &type) < 0) goto fail;
     htri_t is_variable = -1;
     H5TRY(c, is_variable = H5Tis_variable_str(type));
     H5TRY(c, mem_type = H5Tcopy(H5T_C_S1));
@@ -263,7 +281,6 @@ static int attr_read_string(H5Ctx *c, hid_t loc, const char *where, const char *
 fail:
     free(buf);
     CLOSE_ID(H5Tclose, mem_type);
-    CLOSE_ID(H5Sclose, space);
     CLOSE_ID(H5Tclose, type);
     CLOSE_ID(H5Aclose, attr);
     return rc;
@@ -285,26 +302,12 @@ static int attr_read_string_into(H5Ctx *c, hid_t loc, const char *where, const c
 }
 
 static int attr_read_int(H5Ctx *c, hid_t loc, const char *where, const char *name, int *value) {
-    hid_t attr = -1, type = -1, space = -1;
-    int rc = -1, exists = 0;
-    if (attr_exists(c, loc, name, &exists) < 0) goto fail;
-    if (!exists) {
-        ctx_fail(c, "attribute '%s' of %s is missing", name, where);
-        goto fail;
-    }
-    H5TRY(c, attr = H5Aopen(loc, name, H5P_DEFAULT));
-    H5TRY(c, type = H5Aget_type(attr));
-    H5TRY(c, space = H5Aget_space(attr));
-    hssize_t n_points = -1;
-    H5TRY(c, n_points = H5Sget_simple_extent_npoints(space));
-    if (H5Tget_class(type) != H5T_INTEGER || n_points != 1) {
-        ctx_fail(c, "attribute '%s' of %s is not a single integer", name, where);
-        goto fail;
-    }
+    hid_t attr = -1, type = -1;
+    int rc = -1;
+    if (attr_open_single(c, loc, where, name, H5T_INTEGER, "integer", &attr, &type) < 0) goto fail;
     H5TRY(c, H5Aread(attr, H5T_NATIVE_INT, value));
     rc = 0;
 fail:
-    CLOSE_ID(H5Sclose, space);
     CLOSE_ID(H5Tclose, type);
     CLOSE_ID(H5Aclose, attr);
     return rc;

@@ -75,6 +75,13 @@ void pt_conv2x2_gemm_backward(float *dx, float *dcol, float *dkernel, float *dbi
 int pt_conv2x2_c64_direct_available(void);
 void pt_conv2x2_c64_direct_forward(float *out, const float *x, const float *kernel,
                                    const float *bias, int B, int H, int W);
+/* Its backward, same conditions: dkernel (4,64,32) += the weight gradient; dbias (32) += the
+ * column sums of dout (B,H,W,32); dx (B,H,W,64) = the input gradient, times dx_mask (B,H,W,64)
+ * elementwise if dx_mask is not NULL (conv1's dropout, fused). Any of dx, dkernel, dbias may
+ * be NULL. */
+void pt_conv2x2_c64_direct_backward(float *dx, float *dkernel, float *dbias, const float *dout,
+                                    const float *x, const float *kernel, const float *dx_mask,
+                                    int B, int H, int W);
 
 /* ---- max pooling 2x2 stride 2 ---- */
 

@@ -121,7 +121,9 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->mask3 = alloc_floats(B * PT_HIDDEN);
     a->pool1 = alloc_floats(B * N_POOL1);
     a->arg1 = pt_aligned_alloc(B * N_POOL1);
-    a->col = alloc_floats(chunk * P1 * P1 * COL_K);
+    /* im2col workspaces only for the fallback path (2 x 12.8 MB at a chunk of 64) */
+    int use_col = !pt_conv2x2_c64_direct_available();
+    a->col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
     a->col_first = -1;
     a->pre2 = alloc_floats(B * N_CONV2);
     a->pool2 = alloc_floats(B * PT_FLAT);
@@ -133,7 +135,7 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->d_drop3 = alloc_floats(B * PT_HIDDEN);
     a->d_flat = alloc_floats(B * PT_FLAT);
     a->d_pre2 = alloc_floats(B * N_CONV2);
-    a->d_col = alloc_floats(chunk * P1 * P1 * COL_K);
+    a->d_col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
     a->d_pool1 = alloc_floats(B * N_POOL1);
     m->act = a;
     return m;
@@ -223,7 +225,7 @@ void pt_model_forward(PtModel *model, const float *x, int B, int training,
     if (training) pt_dropout_apply(a->pool1, a->pool1, a->mask1, (size_t)B * N_POOL1);
 
     /* conv2: the direct AVX-512 kernel when built for it (no im2col, no BLAS packing: 1.7x the
-     * im2col + sgemm rate); the backward then builds col itself. Else im2col + sgemm by chunks. */
+     * im2col + sgemm rate), and its backward likewise. Else im2col + sgemm by chunks. */
     if (pt_conv2x2_c64_direct_available()) {
         pt_conv2x2_c64_direct_forward(a->pre2, a->pool1, p->conv2_kernel, p->conv2_bias, B, P1, P1);
         a->col_first = -1;
@@ -301,9 +303,18 @@ void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void
     if (a->training) pt_dropout_apply(a->d_flat, a->d_flat, a->mask2, (size_t)B * PT_FLAT);
     pt_maxpool2_backward(a->d_pre2, a->d_flat, a->arg2, B, P1, P1, PT_CONV2_FILTERS);
 
-    /* conv2, by the same chunks as the forward; col is rebuilt unless it still holds the chunk */
     int need_dx2 = lowest < PT_LAYER_CONV2;
-    for (int first = 0; first < B; first += CONV2_CHUNK) {
+    if (pt_conv2x2_c64_direct_available()) {
+        /* conv2 direct (no col buffers), with dropout1's mask fused into the input gradient */
+        pt_conv2x2_c64_direct_backward(need_dx2 ? a->d_pool1 : NULL,
+                                       tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL,
+                                       tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL, a->d_pre2,
+                                       a->pool1, p->conv2_kernel, a->training ? a->mask1 : NULL,
+                                       B, P1, P1);
+        if (!need_dx2) return;
+    } else {
+        /* conv2 by the same chunks as the forward; col is rebuilt unless it still holds the chunk */
+        for (int first = 0; first < B; first += CONV2_CHUNK) {
         int n = B - first < CONV2_CHUNK ? B - first : CONV2_CHUNK;
         if (a->col_first != first) {
             pt_im2col_2x2(a->col, a->pool1 + (size_t)first * N_POOL1, n, P1, P1, PT_CONV1_FILTERS);
@@ -314,11 +325,12 @@ void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void
                                  tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL,
                                  a->d_pre2 + (size_t)first * N_CONV2, a->col, p->conv2_kernel, n,
                                  P1, P1, PT_CONV1_FILTERS, PT_CONV2_FILTERS);
+        }
+        if (!need_dx2) return;
+        if (a->training) pt_dropout_apply(a->d_pool1, a->d_pool1, a->mask1, (size_t)B * N_POOL1);
     }
-    if (!need_dx2) return;
 
-    /* dropout1, conv1 + relu + pool1 (the input image needs no gradient) */
-    if (a->training) pt_dropout_apply(a->d_pool1, a->d_pool1, a->mask1, (size_t)B * N_POOL1);
+    /* conv1 + relu + pool1 (the input image needs no gradient) */
     pt_conv2x2_c1_relu_pool_backward(g->conv1_kernel, g->conv1_bias, a->d_pool1, a->arg1,
                                      a->input, B, IMG, IMG, PT_CONV1_FILTERS);
 }

@@ -79,6 +79,8 @@ typedef struct {
     PtParamPtrs g;                   /* pointers into grads */
     int trainable[PT_NUM_LAYERS];    /* 0: frozen, no weight gradient computed, no update */
     float dropout_rate[3];           /* 0.3, 0.3, 0.5 */
+    void (*progress)(void *ctx);     /* if set, called by backward between slices of conv2's */
+    void *progress_ctx;              /*   backward (to progress a nonblocking allreduce) */
     PtActivations *act;
 } PtModel;
 

@@ -21,6 +21,8 @@
 /* conv2's im2col works on chunks of at most this many images, so its workspace stays bounded
  * when max_batch is large (evaluation); a training batch of <= 64 is one sgemm of M = B*196. */
 #define CONV2_CHUNK 64
+/* conv2's direct backward runs by slices of this many images, model->progress between them */
+#define PROGRESS_SLICE 4
 
 struct PtActivations {
     int B;                  /* batch of the last forward */
@@ -306,11 +308,17 @@ void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void
     int need_dx2 = lowest < PT_LAYER_CONV2;
     if (pt_conv2x2_c64_direct_available()) {
         /* conv2 direct (no col buffers), with dropout1's mask fused into the input gradient */
-        pt_conv2x2_c64_direct_backward(need_dx2 ? a->d_pool1 : NULL,
-                                       tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL,
-                                       tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL, a->d_pre2,
-                                       a->pool1, p->conv2_kernel, a->training ? a->mask1 : NULL,
-                                       B, P1, P1);
+        for (int first = 0; first < B; first += PROGRESS_SLICE) {
+            int n = B - first < PROGRESS_SLICE ? B - first : PROGRESS_SLICE;
+            size_t in = (size_t)first * N_POOL1;
+            pt_conv2x2_c64_direct_backward(need_dx2 ? a->d_pool1 + in : NULL,
+                                           tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL,
+                                           tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL,
+                                           a->d_pre2 + (size_t)first * N_CONV2, a->pool1 + in,
+                                           p->conv2_kernel, a->training ? a->mask1 + in : NULL,
+                                           n, P1, P1);
+            if (model->progress) model->progress(model->progress_ctx);
+        }
         if (!need_dx2) return;
     } else {
         /* conv2 by the same chunks as the forward; col is rebuilt unless it still holds the chunk */

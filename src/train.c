@@ -11,7 +11,9 @@
  * element is still summed over the ranks exactly as by one allreduce. The dense layers' gradients
  * (97% of the parameters) plus the extras, contiguous at the end of the buffer, go out in an
  * MPI_Iallreduce started from backward's on_dense_ready callback, while the conv layers' backward
- * still runs; the small conv part follows in a blocking MPI_Allreduce, then the first completes.
+ * still runs; Open MPI advances a nonblocking collective only inside MPI calls, so backward calls
+ * MPI_Test between slices of conv2's backward (model->progress). The small conv part follows in
+ * a blocking MPI_Allreduce, then the first completes.
  * Every rank issues the two collectives in the same order (a rank without samples in a step, or
  * a model whose dense layers are frozen, starts the first one itself after backward). */
 #define _POSIX_C_SOURCE 200809L
@@ -97,6 +99,7 @@ typedef struct {
     size_t first;          /* first element of the nonblocking part: dense1's kernel */
     MPI_Request request;
     int started;
+    int done;              /* MPI_Test reported the nonblocking part complete */
 } GradReduce;
 
 /* Starts the nonblocking sum of grads[first .. n_params + PT_GRAD_EXTRA). */
@@ -106,6 +109,7 @@ static void grad_reduce_start(GradReduce *gr) {
                              MPI_SUM, gr->dist->comm, &gr->request),
               "MPI_Iallreduce (dense gradients)");
     gr->started = 1;
+    gr->done = 0;
 }
 
 /* pt_model_backward's on_dense_ready: the dense gradients are final, start their sum. */
@@ -116,6 +120,14 @@ static void on_dense_ready(void *ctx, size_t first_param, size_t n_params) {
     grad_reduce_start(gr);
 }
 
+/* model->progress during conv2's backward: lets MPI advance the in-flight sum (Open MPI moves
+ * a nonblocking collective only inside MPI calls). */
+static void grad_reduce_progress(void *ctx) {
+    GradReduce *gr = ctx;
+    if (!gr->started || gr->done) return;
+    pt_mpi_check(MPI_Test(&gr->request, &gr->done, MPI_STATUS_IGNORE), "MPI_Test (dense gradients)");
+}
+
 /* Sums the rest (the conv layers' gradients) and completes the nonblocking part. */
 static void grad_reduce_finish(GradReduce *gr) {
     if (!gr->started) grad_reduce_start(gr);
@@ -123,7 +135,7 @@ static void grad_reduce_finish(GradReduce *gr) {
         pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, gr->model->grads, (int)gr->first, MPI_FLOAT, MPI_SUM,
                                 gr->dist->comm),
                   "MPI_Allreduce (conv gradients)");
-    pt_mpi_check(MPI_Wait(&gr->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
+    if (!gr->done) pt_mpi_check(MPI_Wait(&gr->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
     gr->started = 0;
 }
 
@@ -152,7 +164,11 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
     const size_t n_params = model->n_params;
     const long steps = ((long)n_train + B - 1) / B;
     int status = PT_FIT_OK;
-    GradReduce reduce = {model, dist, model->tensors[PT_T_DENSE1_KERNEL].offset, MPI_REQUEST_NULL, 0};
+    GradReduce reduce = {model, dist, model->tensors[PT_T_DENSE1_KERNEL].offset, MPI_REQUEST_NULL, 0, 0};
+    if (P > 1) {
+        model->progress = grad_reduce_progress;
+        model->progress_ctx = &reduce;
+    }
 
     PtView val_view = *data;
     val_view.indices = data->indices + n_train;
@@ -225,6 +241,8 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
             pt_log(1, "\n");
         }
     }
+    model->progress = NULL;
+    model->progress_ctx = NULL;
     free(perm);
     free(batch_idx);
     free(x);

@@ -37,6 +37,7 @@ typedef struct {
     char downstream_transfer[32];   /* transfer: "conv+dense" (weights[[1..6]], the seed) or "conv" */
     /* [run] */
     int run_threads;                /* threads: BLAS threads per rank (1) */
+    char run_gradient_sum[16];      /* gradient_sum: "auto" (shared memory within nodes) or "mpi" */
 } PtConfig;
 
 /* The seed's experiment. */

@@ -76,12 +76,21 @@ int pt_conv2x2_c64_direct_available(void);
 void pt_conv2x2_c64_direct_forward(float *out, const float *x, const float *kernel,
                                    const float *bias, int B, int H, int W);
 /* Its backward, same conditions: dkernel (4,64,32) += the weight gradient; dbias (32) += the
- * column sums of dout (B,H,W,32); dx (B,H,W,64) = the input gradient, times dx_mask (B,H,W,64)
- * elementwise if dx_mask is not NULL (conv1's dropout, fused). Any of dx, dkernel, dbias may
- * be NULL. */
+ * column sums of dout (B,H,W,32); dx (B,H,W,64) = the input gradient. If dx_keep_scale > 0, dx
+ * is multiplied elementwise by (x > 0 ? dx_keep_scale : 0): when x = dropout(relu(z)) (inverted
+ * dropout, kept units scaled by dx_keep_scale = 1/(1-rate)), that is exactly the gradient with
+ * respect to z through both, with no stored mask (a unit is > 0 iff it was live and kept).
+ * Any of dx, dkernel, dbias may be NULL. */
 void pt_conv2x2_c64_direct_backward(float *dx, float *dkernel, float *dbias, const float *dout,
-                                    const float *x, const float *kernel, const float *dx_mask,
+                                    const float *x, const float *kernel, float dx_keep_scale,
                                     int B, int H, int W);
+/* The same with the kernel already transposed per tap by pt_conv2x2_c64_transpose_kernel:
+ * kernel_t (4,32,64)[t][co][ci] = kernel (4,64,32)[t][ci][co] (for callers that run it image by
+ * image and transpose once per step). */
+void pt_conv2x2_c64_transpose_kernel(float *kernel_t, const float *kernel);
+void pt_conv2x2_c64_direct_backward_t(float *dx, float *dkernel, float *dbias, const float *dout,
+                                      const float *x, const float *kernel_t,
+                                      float dx_keep_scale, int B, int H, int W);
 
 /* ---- max pooling 2x2 stride 2 ---- */
 

@@ -79,8 +79,10 @@ typedef struct {
     PtParamPtrs g;                   /* pointers into grads */
     int trainable[PT_NUM_LAYERS];    /* 0: frozen, no weight gradient computed, no update */
     float dropout_rate[3];           /* 0.3, 0.3, 0.5 */
-    void (*progress)(void *ctx);     /* if set, called by backward between slices of conv2's */
-    void *progress_ctx;              /*   backward (to progress a nonblocking allreduce) */
+    void (*progress)(void *ctx);     /* if set, called by backward every few images of the conv */
+    void *progress_ctx;              /*   layers' backward (to progress a nonblocking allreduce) */
+    float *own_params;               /* the model's own buffers (params/grads may point elsewhere */
+    float *own_grads;                /*   while bound, see pt_model_bind_buffers) */
     PtActivations *act;
 } PtModel;
 
@@ -120,6 +122,14 @@ typedef void (*PtGradReadyFn)(void *ctx, size_t first_param, size_t n_params);
  * trainable layer. on_dense_ready may be NULL. */
 void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void *ctx);
 
+/* Points params and grads at caller-owned buffers of n_params and n_params + PT_GRAD_EXTRA floats
+ * (a shared-memory window), copying the current values into them; NULL for either returns to the
+ * model's own buffer, copying the values back. The caller keeps the buffers alive while bound. */
+void pt_model_bind_buffers(PtModel *model, float *params, float *grads);
+/* Points params at a buffer that already holds this model's weights, without copying (the other
+ * ranks of a node, once node rank 0 has copied them in); undone by pt_model_bind_buffers. */
+void pt_model_share_params(PtModel *model, float *params);
+
 /* Sets grads (including the extras) to zero. */
 void pt_model_zero_grads(PtModel *model);
 
@@ -137,5 +147,12 @@ void pt_adam_init(PtAdam *adam, size_t n, float lr);   /* defaults 0.9, 0.999, 1
 void pt_adam_reset(PtAdam *adam);                       /* m = v = 0, t = 0 (Keras compile()) */
 void pt_adam_free(PtAdam *adam);
 void pt_adam_step(PtAdam *adam, PtModel *model);
+/* The same step restricted to parameters [lo, hi) of the buffer (t still counts the step):
+ * a data-parallel rank that owns that slice of the weights. */
+void pt_adam_step_range(PtAdam *adam, PtModel *model, size_t lo, size_t hi);
+/* The same with the gradient of each parameter k = grads[0][k] + grads[1][k] + ... (added in that
+ * order, never stored): the buffers of the ranks sharing a node (model->grads is not read). */
+void pt_adam_step_range_sum(PtAdam *adam, PtModel *model, size_t lo, size_t hi,
+                            const float *const *grads, int n_grads);
 
 #endif

@@ -59,6 +59,8 @@ typedef struct {
     int eval_batch_size;          /* batch size of the validation pass (numerically irrelevant) */
     const char *phase;            /* name used in progress lines and error messages */
     int verbose;                  /* 1: print a Keras-like line per epoch on rank 0 */
+    int gradient_sum;             /* PT_GRADSUM_AUTO (0: shared memory within nodes when it
+                                     can) or PT_GRADSUM_MPI; see pt_gradsync.h */
 } PtFitConfig;
 
 /* Result of pt_fit. */

@@ -544,7 +544,7 @@ def markdown_summary(runs, rows_by_run, sweep_rows):
 
 # Config keys a sweep is expected to vary (a label budget, seeds, resources that do not change results).
 INTENDED_SWEEP_KEYS = ("trials.labels", "experiment.seed", "trials.supervised", "trials.self_supervised",
-                       "run.threads", "data.dir", "benchmark.enabled")
+                       "run.threads", "run.gradient_sum", "data.dir", "benchmark.enabled")
 SWEEP_COLUMNS = ["labels", "kind", "files", "n", "mean", "sd", "ci95_low", "ci95_high"]
 
 

@@ -47,7 +47,33 @@ static void adam_update(float *restrict w, float *restrict m, float *restrict v,
     }
 }
 
-void pt_adam_step(PtAdam *adam, PtModel *model) {
+/* adam_update with g = the sum of n_src gradient buffers, added in buffer order per element, by
+ * blocks that stay in L1 (the summed gradient is never stored). */
+static void adam_update_sum(float *restrict w, float *restrict m, float *restrict v,
+                            const float *const *src, int n_src, size_t off, size_t n, float lr_t,
+                            float one_minus_b1, float one_minus_b2, float eps) {
+    enum { BLOCK = 1024 };
+    float g[BLOCK] __attribute__((aligned(64)));
+    for (size_t k0 = 0; k0 < n; k0 += BLOCK) {
+        size_t len = n - k0 < BLOCK ? n - k0 : BLOCK;
+        const float *restrict s0 = src[0] + off + k0;
+        for (size_t j = 0; j < len; j++) g[j] = s0[j];
+        for (int r = 1; r < n_src; r++) {
+            const float *restrict sr = src[r] + off + k0;
+            for (size_t j = 0; j < len; j++) g[j] += sr[j];
+        }
+        adam_update(w + k0, m + k0, v + k0, g, len, lr_t, one_minus_b1, one_minus_b2, eps);
+    }
+}
+
+void pt_adam_step(PtAdam *adam, PtModel *model) { pt_adam_step_range(adam, model, 0, model->n_params); }
+
+void pt_adam_step_range(PtAdam *adam, PtModel *model, size_t lo, size_t hi) {
+    pt_adam_step_range_sum(adam, model, lo, hi, NULL, 0);
+}
+
+void pt_adam_step_range_sum(PtAdam *adam, PtModel *model, size_t lo, size_t hi,
+                            const float *const *grads, int n_grads) {
     if (adam->n != model->n_params)
         pt_fatal("adam: built for %zu parameters, model has %zu", adam->n, model->n_params);
     adam->t++;
@@ -64,9 +90,15 @@ void pt_adam_step(PtAdam *adam, PtModel *model) {
         int last = first;
         while (last + 1 < PT_NUM_TENSORS && model->trainable[model->tensors[last + 1].layer]) last++;
         size_t off = model->tensors[first].offset;
-        size_t n = model->tensors[last].offset + model->tensors[last].size - off;
-        adam_update(model->params + off, adam->m + off, adam->v + off, model->grads + off, n,
-                    (float)lr_t, one_minus_b1, one_minus_b2, adam->epsilon);
+        size_t end = model->tensors[last].offset + model->tensors[last].size;
+        if (off < lo) off = lo; /* the run, clipped to [lo, hi) */
+        if (end > hi) end = hi;
+        if (off < end && n_grads > 0)
+            adam_update_sum(model->params + off, adam->m + off, adam->v + off, grads, n_grads, off,
+                            end - off, (float)lr_t, one_minus_b1, one_minus_b2, adam->epsilon);
+        else if (off < end)
+            adam_update(model->params + off, adam->m + off, adam->v + off, model->grads + off,
+                        end - off, (float)lr_t, one_minus_b1, one_minus_b2, adam->epsilon);
         first = last + 1;
     }
 }

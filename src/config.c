@@ -48,6 +48,7 @@ typedef struct {
 } KeySpec;
 
 static const char *const transfer_values[] = {"conv+dense", "conv", NULL};
+static const char *const gradient_sum_values[] = {"auto", "mpi", NULL};
 
 #define FIELD(f) offsetof(PtConfig, f), sizeof(((PtConfig *)0)->f)
 #define INT_RANGE(lo, hi) (lo), (hi), 0, 0, 0, 0, NULL
@@ -92,6 +93,8 @@ static const KeySpec keys[] = {
      "conv+dense", "weights copied from the pretext model: conv+dense (the seed's weights[[1..6]]) or conv (conv layers only)"},
     {"run", "threads", KEY_INT, FIELD(run_threads), INT_RANGE(1, 256), 0, "1",
      "BLAS threads per MPI rank (does not change results)"},
+    {"run", "gradient_sum", KEY_ENUM, FIELD(run_gradient_sum), 0, 0, 0, 0, 0, 0, gradient_sum_values, 0,
+     "auto", "how the data-parallel phases sum gradients: auto (through shared memory among the ranks of a node, each updating a slice of one copy of the weights; MPI across nodes) or mpi (MPI_Allreduce only); changes only the float summation order, like the rank count"},
 };
 
 #define KEY_COUNT ((int)(sizeof keys / sizeof keys[0]))

@@ -377,10 +377,11 @@ static void conv2_direct_image(float *restrict out, const float *restrict x,
  * inside the image of sum_co dout[y-a][x-c][co] * K[a][c][ci][co]. The same blocking as the
  * forward: 7 pixels x 32 input channels (one half of 64) in 14 registers; for each tap and each
  * of the 32 output channels, one row of the transposed kernel kt (4,32,64) against one broadcast
- * gradient value per pixel. Each stored value is multiplied by mask (B,H,W,64) if given. */
+ * gradient value per pixel. If keep_scale > 0, each stored value is multiplied by
+ * (x > 0 ? keep_scale : 0), x (H,W,64) being the layer's input (see pt_layers.h). */
 static void conv2_direct_dx_image(float *restrict dx, const float *restrict dout,
-                                  const float *restrict kt, const float *restrict mask, int H,
-                                  int W) {
+                                  const float *restrict kt, const float *restrict x,
+                                  float keep_scale, int H, int W) {
     static const float zeros[32] __attribute__((aligned(64)));
     for (int y = 0; y < H; y++)
         for (int x0 = 0; x0 < W; x0 += DIRECT_BLOCK) {
@@ -410,9 +411,10 @@ static void conv2_direct_dx_image(float *restrict dx, const float *restrict dout
                 for (int p = 0; p < np; p++) {
                     size_t o = ((size_t)y * W + x0 + p) * 64 + half * 32;
                     __m512 r0 = acc[p][0], r1 = acc[p][1];
-                    if (mask) {
-                        r0 = _mm512_mul_ps(r0, _mm512_loadu_ps(mask + o));
-                        r1 = _mm512_mul_ps(r1, _mm512_loadu_ps(mask + o + 16));
+                    if (keep_scale > 0.0f) {
+                        const __m512 scale = _mm512_set1_ps(keep_scale), zero = _mm512_setzero_ps();
+                        r0 = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(x + o), zero, _CMP_GT_OQ), r0, scale);
+                        r1 = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(x + o + 16), zero, _CMP_GT_OQ), r1, scale);
                     }
                     _mm512_storeu_ps(dx + o, r0);
                     _mm512_storeu_ps(dx + o + 16, r1);
@@ -471,9 +473,15 @@ void pt_conv2x2_c64_direct_forward(float *out, const float *x, const float *kern
 #endif
 }
 
-void pt_conv2x2_c64_direct_backward(float *dx, float *dkernel, float *dbias, const float *dout,
-                                    const float *x, const float *kernel, const float *dx_mask,
-                                    int B, int H, int W) {
+void pt_conv2x2_c64_transpose_kernel(float *kernel_t, const float *kernel) {
+    for (int t = 0; t < 4; t++)
+        for (int ci = 0; ci < 64; ci++)
+            for (int co = 0; co < 32; co++) kernel_t[(t * 32 + co) * 64 + ci] = kernel[(t * 64 + ci) * 32 + co];
+}
+
+void pt_conv2x2_c64_direct_backward_t(float *dx, float *dkernel, float *dbias, const float *dout,
+                                      const float *x, const float *kernel_t,
+                                      float dx_keep_scale, int B, int H, int W) {
     size_t n_in = (size_t)H * W * 64, n_out = (size_t)H * W * 32;
     if (dbias)
         for (size_t r = 0; r < (size_t)B * H * W; r++) {
@@ -483,20 +491,27 @@ void pt_conv2x2_c64_direct_backward(float *dx, float *dkernel, float *dbias, con
 #if defined(__AVX512F__)
     if (dkernel)
         for (int b = 0; b < B; b++) conv2_direct_dk_image(dkernel, dout + b * n_out, x + b * n_in, H, W);
-    if (dx) {
-        float kt[4 * 32 * 64] __attribute__((aligned(64))); /* (4,32,64): kernel (4,64,32) transposed per tap */
-        for (int t = 0; t < 4; t++)
-            for (int ci = 0; ci < 64; ci++)
-                for (int co = 0; co < 32; co++) kt[(t * 32 + co) * 64 + ci] = kernel[(t * 64 + ci) * 32 + co];
+    if (dx)
         for (int b = 0; b < B; b++)
-            conv2_direct_dx_image(dx + b * n_in, dout + b * n_out, kt, dx_mask ? dx_mask + b * n_in : NULL, H, W);
-    }
+            conv2_direct_dx_image(dx + b * n_in, dout + b * n_out, kernel_t, x + b * n_in, dx_keep_scale, H, W);
 #else
     /* correct, slow: the naive reference (its dbias is already done above) */
+    float kernel[4 * 64 * 32];
+    for (int t = 0; t < 4; t++)
+        for (int ci = 0; ci < 64; ci++)
+            for (int co = 0; co < 32; co++) kernel[(t * 64 + ci) * 32 + co] = kernel_t[(t * 32 + co) * 64 + ci];
     pt_conv2x2_backward_naive(dx, dkernel, NULL, dout, x, kernel, B, H, W, 64, 32);
-    if (dx && dx_mask)
-        for (size_t q = 0; q < (size_t)B * n_in; q++) dx[q] *= dx_mask[q];
+    if (dx && dx_keep_scale > 0.0f)
+        for (size_t q = 0; q < (size_t)B * n_in; q++) dx[q] = x[q] > 0.0f ? dx[q] * dx_keep_scale : 0.0f;
 #endif
+}
+
+void pt_conv2x2_c64_direct_backward(float *dx, float *dkernel, float *dbias, const float *dout,
+                                    const float *x, const float *kernel, float dx_keep_scale,
+                                    int B, int H, int W) {
+    float kernel_t[4 * 32 * 64] __attribute__((aligned(64))); /* (4,32,64) */
+    pt_conv2x2_c64_transpose_kernel(kernel_t, kernel);
+    pt_conv2x2_c64_direct_backward_t(dx, dkernel, dbias, dout, x, kernel_t, dx_keep_scale, B, H, W);
 }
 
 void pt_conv2x2_gemm_backward(float *dx, float *dcol, float *dkernel, float *dbias,

@@ -28,7 +28,8 @@ struct PtActivations {
     int B;                  /* batch of the last forward */
     int training;           /* dropout applied in the last forward */
     float *input;           /* (B,28,28,1) copy of the last forward's images (conv1's backward) */
-    float *mask1;           /* (B,14,14,64) dropout scale: 0 or 1/(1-rate) */
+    float *mask1;           /* (B,14,14,64) dropout scale: 0 or 1/(1-rate); on the direct path
+                             * only (PT_MASK_LANES,14,14,64): the images being drawn */
     float *mask2;           /* (B,1568) */
     float *mask3;           /* (B,256) */
     float *pool1;           /* (B,14,14,64) maxpool(relu(conv1)), dropped out in place */
@@ -46,6 +47,7 @@ struct PtActivations {
     float *d_flat;          /* (B,1568) */
     float *d_pre2;          /* (B,14,14,32) */
     float *d_col;           /* (chunk*196, 256) */
+    float *conv2_kernel_t;  /* (4,32,64) conv2's kernel transposed per tap, for its backward */
     float *d_pool1;         /* (B,14,14,64) */
 };
 
@@ -105,8 +107,8 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     m->n_classes = n_classes;
     m->max_batch = max_batch;
     m->n_params = pt_tensor_layout(n_classes, m->tensors);
-    m->params = alloc_floats(m->n_params);
-    m->grads = alloc_floats(m->n_params + PT_GRAD_EXTRA);
+    m->params = m->own_params = alloc_floats(m->n_params);
+    m->grads = m->own_grads = alloc_floats(m->n_params + PT_GRAD_EXTRA);
     set_pointers(&m->p, m->params, m->tensors);
     set_pointers(&m->g, m->grads, m->tensors);
     for (int l = 0; l < PT_NUM_LAYERS; l++) m->trainable[l] = 1;
@@ -118,13 +120,15 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     size_t chunk = B < CONV2_CHUNK ? B : CONV2_CHUNK;
     PtActivations *a = pt_calloc(1, sizeof *a);
     a->input = alloc_floats(B * IMG * IMG);
-    a->mask1 = alloc_floats(B * N_POOL1);
+    /* im2col workspaces only for the fallback path (2 x 12.8 MB at a chunk of 64); the direct
+     * path keeps dropout1's masks only for the PT_MASK_LANES images drawn at a time */
+    int use_col = !pt_conv2x2_c64_direct_available();
+    size_t mask1_slots = use_col || B < PT_MASK_LANES ? B : PT_MASK_LANES;
+    a->mask1 = alloc_floats(mask1_slots * N_POOL1);
     a->mask2 = alloc_floats(B * PT_FLAT);
     a->mask3 = alloc_floats(B * PT_HIDDEN);
     a->pool1 = alloc_floats(B * N_POOL1);
     a->arg1 = pt_aligned_alloc(B * N_POOL1);
-    /* im2col workspaces only for the fallback path (2 x 12.8 MB at a chunk of 64) */
-    int use_col = !pt_conv2x2_c64_direct_available();
     a->col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
     a->col_first = -1;
     a->pre2 = alloc_floats(B * N_CONV2);
@@ -139,6 +143,7 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->d_pre2 = alloc_floats(B * N_CONV2);
     a->d_col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
     a->d_pool1 = alloc_floats(B * N_POOL1);
+    a->conv2_kernel_t = alloc_floats(4 * PT_CONV2_FILTERS * PT_CONV1_FILTERS);
     m->act = a;
     return m;
 }
@@ -151,10 +156,11 @@ void pt_model_free(PtModel *model) {
         free(a->pool1); free(a->arg1); free(a->col); free(a->pre2); free(a->pool2); free(a->arg2);
         free(a->hidden); free(a->drop3); free(a->logits); free(a->dlogits);
         free(a->d_drop3); free(a->d_flat); free(a->d_pre2); free(a->d_col); free(a->d_pool1);
+        free(a->conv2_kernel_t);
         free(a);
     }
-    free(model->params);
-    free(model->grads);
+    free(model->own_params);
+    free(model->own_grads);
     free(model);
 }
 
@@ -188,26 +194,26 @@ void pt_model_copy_tensors(PtModel *dst, const PtModel *src, int first, int last
     }
 }
 
-/* Draws the masks of batch element i from its own stream, in a fixed order (mask1, 2, 3), so a
- * sample's masks do not depend on the batch split. Up to PT_MASK_LANES samples are drawn at
- * once, one generator per SIMD lane (same values as drawing them one by one). */
-static void draw_masks(PtModel *model, int B, uint64_t dropout_seed, uint64_t first_sample) {
+/* Draws the masks of batch elements i0 .. i0+n-1 (n <= PT_MASK_LANES), each from its own stream
+ * in a fixed order (mask1, 2, 3), so a sample's masks do not depend on the batch split; the n
+ * samples are drawn at once, one generator per SIMD lane (same values as one by one). mask1 of
+ * sample i0+l goes to mask1_slots + l*N_POOL1; masks 2 and 3 to the batch buffers. */
+static void draw_masks(PtModel *model, int i0, int n, uint64_t dropout_seed,
+                       uint64_t first_sample, float *mask1_slots) {
     PtActivations *a = model->act;
-    for (int i0 = 0; i0 < B; i0 += PT_MASK_LANES) {
-        int lanes = B - i0 < PT_MASK_LANES ? B - i0 : PT_MASK_LANES;
-        PtRng rngs[PT_MASK_LANES];
-        float *m1[PT_MASK_LANES], *m2[PT_MASK_LANES], *m3[PT_MASK_LANES];
-        for (int l = 0; l < lanes; l++) {
-            size_t i = (size_t)(i0 + l);
-            pt_rng_seed(&rngs[l], pt_seed_derive(dropout_seed, first_sample + i, 0));
-            m1[l] = a->mask1 + i * N_POOL1;
-            m2[l] = a->mask2 + i * PT_FLAT;
-            m3[l] = a->mask3 + i * PT_HIDDEN;
-        }
-        pt_dropout_mask_lanes(m1, lanes, N_POOL1, model->dropout_rate[0], rngs);
-        pt_dropout_mask_lanes(m2, lanes, PT_FLAT, model->dropout_rate[1], rngs);
-        pt_dropout_mask_lanes(m3, lanes, PT_HIDDEN, model->dropout_rate[2], rngs);
+    assert(n >= 1 && n <= PT_MASK_LANES);
+    PtRng rngs[PT_MASK_LANES];
+    float *m1[PT_MASK_LANES], *m2[PT_MASK_LANES], *m3[PT_MASK_LANES];
+    for (int l = 0; l < n; l++) {
+        size_t i = (size_t)(i0 + l);
+        pt_rng_seed(&rngs[l], pt_seed_derive(dropout_seed, first_sample + i, 0));
+        m1[l] = mask1_slots + (size_t)l * N_POOL1;
+        m2[l] = a->mask2 + i * PT_FLAT;
+        m3[l] = a->mask3 + i * PT_HIDDEN;
     }
+    pt_dropout_mask_lanes(m1, n, N_POOL1, model->dropout_rate[0], rngs);
+    pt_dropout_mask_lanes(m2, n, PT_FLAT, model->dropout_rate[1], rngs);
+    pt_dropout_mask_lanes(m3, n, PT_HIDDEN, model->dropout_rate[2], rngs);
 }
 
 void pt_model_forward(PtModel *model, const float *x, int B, int training,
@@ -218,29 +224,49 @@ void pt_model_forward(PtModel *model, const float *x, int B, int training,
     const PtParamPtrs *p = &model->p;
     a->B = B;
     a->training = training;
-    if (training) draw_masks(model, B, dropout_seed, first_sample);
     memcpy(a->input, x, (size_t)B * IMG * IMG * sizeof(float));
 
-    /* conv1 + relu + pool1 (+ dropout1 in place) */
-    pt_conv2x2_c1_relu_pool_forward(a->pool1, a->arg1, x, p->conv1_kernel, p->conv1_bias, B, IMG,
-                                    IMG, PT_CONV1_FILTERS);
-    if (training) pt_dropout_apply(a->pool1, a->pool1, a->mask1, (size_t)B * N_POOL1);
-
-    /* conv2: the direct AVX-512 kernel when built for it (no im2col, no BLAS packing: 1.7x the
-     * im2col + sgemm rate), and its backward likewise. Else im2col + sgemm by chunks. */
     if (pt_conv2x2_c64_direct_available()) {
-        pt_conv2x2_c64_direct_forward(a->pre2, a->pool1, p->conv2_kernel, p->conv2_bias, B, P1, P1);
+        /* conv1 + relu + pool1 (+ dropout1 in place), conv2 by the direct AVX-512 kernel (no
+         * im2col, no BLAS packing: 1.7x the im2col + sgemm rate), relu + pool2 (+ dropout2), one
+         * image at a time, the masks drawn for PT_MASK_LANES images at a time: dropout1's masks
+         * (mask1 holds only those lanes) and conv2's output (pre2, in the first image's slot)
+         * stay in the cache. The (7,7,32) result of pool2 is already the (h,w,c) flatten. */
+        for (int i = 0; i < B; i++) {
+            int lane = i % PT_MASK_LANES;
+            if (training && lane == 0)
+                draw_masks(model, i, B - i < PT_MASK_LANES ? B - i : PT_MASK_LANES, dropout_seed,
+                           first_sample, a->mask1);
+            size_t o1 = (size_t)i * N_POOL1, o2 = (size_t)i * PT_FLAT;
+            pt_conv2x2_c1_relu_pool_forward(a->pool1 + o1, a->arg1 + o1, x + (size_t)i * IMG * IMG,
+                                            p->conv1_kernel, p->conv1_bias, 1, IMG, IMG,
+                                            PT_CONV1_FILTERS);
+            if (training)
+                pt_dropout_apply(a->pool1 + o1, a->pool1 + o1, a->mask1 + (size_t)lane * N_POOL1, N_POOL1);
+            pt_conv2x2_c64_direct_forward(a->pre2, a->pool1 + o1, p->conv2_kernel, p->conv2_bias, 1, P1, P1);
+            pt_relu_maxpool2_forward(a->pool2 + o2, a->arg2 + o2, a->pre2, 1, P1, P1, PT_CONV2_FILTERS);
+            if (training) pt_dropout_apply(a->pool2 + o2, a->pool2 + o2, a->mask2 + o2, PT_FLAT);
+        }
         a->col_first = -1;
-    } else for (int first = 0; first < B; first += CONV2_CHUNK) {
-        int n = B - first < CONV2_CHUNK ? B - first : CONV2_CHUNK;
-        pt_im2col_2x2(a->col, a->pool1 + (size_t)first * N_POOL1, n, P1, P1, PT_CONV1_FILTERS);
-        pt_conv2x2_gemm_forward(a->pre2 + (size_t)first * N_CONV2, a->col, p->conv2_kernel,
-                                p->conv2_bias, n, P1, P1, PT_CONV1_FILTERS, PT_CONV2_FILTERS);
-        a->col_first = first;
+    } else {
+        /* the same by layers, conv2 as im2col + sgemm by chunks */
+        if (training)
+            for (int i0 = 0; i0 < B; i0 += PT_MASK_LANES)
+                draw_masks(model, i0, B - i0 < PT_MASK_LANES ? B - i0 : PT_MASK_LANES, dropout_seed,
+                           first_sample, a->mask1 + (size_t)i0 * N_POOL1);
+        pt_conv2x2_c1_relu_pool_forward(a->pool1, a->arg1, x, p->conv1_kernel, p->conv1_bias, B, IMG,
+                                        IMG, PT_CONV1_FILTERS);
+        if (training) pt_dropout_apply(a->pool1, a->pool1, a->mask1, (size_t)B * N_POOL1);
+        for (int first = 0; first < B; first += CONV2_CHUNK) {
+            int n = B - first < CONV2_CHUNK ? B - first : CONV2_CHUNK;
+            pt_im2col_2x2(a->col, a->pool1 + (size_t)first * N_POOL1, n, P1, P1, PT_CONV1_FILTERS);
+            pt_conv2x2_gemm_forward(a->pre2 + (size_t)first * N_CONV2, a->col, p->conv2_kernel,
+                                    p->conv2_bias, n, P1, P1, PT_CONV1_FILTERS, PT_CONV2_FILTERS);
+            a->col_first = first;
+        }
+        pt_relu_maxpool2_forward(a->pool2, a->arg2, a->pre2, B, P1, P1, PT_CONV2_FILTERS);
+        if (training) pt_dropout_apply(a->pool2, a->pool2, a->mask2, (size_t)B * PT_FLAT);
     }
-    /* relu + pool2 (+ dropout2 in place); the (7,7,32) result is already the (h,w,c) flatten */
-    pt_relu_maxpool2_forward(a->pool2, a->arg2, a->pre2, B, P1, P1, PT_CONV2_FILTERS);
-    if (training) pt_dropout_apply(a->pool2, a->pool2, a->mask2, (size_t)B * PT_FLAT);
 
     /* dense1 + relu (+ dropout3), dense2 */
     pt_dense_forward(a->hidden, a->pool2, p->dense1_kernel, p->dense1_bias, B, PT_FLAT, PT_HIDDEN);
@@ -301,46 +327,68 @@ void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void
     }
     if (lowest >= PT_LAYER_DENSE1) return;
 
-    /* dropout2, relu + pool2 */
+    /* dropout2 */
     if (a->training) pt_dropout_apply(a->d_flat, a->d_flat, a->mask2, (size_t)B * PT_FLAT);
-    pt_maxpool2_backward(a->d_pre2, a->d_flat, a->arg2, B, P1, P1, PT_CONV2_FILTERS);
-
     int need_dx2 = lowest < PT_LAYER_CONV2;
+    float *dk2 = tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL;
+    float *db2 = tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL;
+
     if (pt_conv2x2_c64_direct_available()) {
-        /* conv2 direct (no col buffers), with dropout1's mask fused into the input gradient */
-        for (int first = 0; first < B; first += PROGRESS_SLICE) {
-            int n = B - first < PROGRESS_SLICE ? B - first : PROGRESS_SLICE;
-            size_t in = (size_t)first * N_POOL1;
-            pt_conv2x2_c64_direct_backward(need_dx2 ? a->d_pool1 + in : NULL,
-                                           tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL,
-                                           tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL,
-                                           a->d_pre2 + (size_t)first * N_CONV2, a->pool1 + in,
-                                           p->conv2_kernel, a->training ? a->mask1 + in : NULL,
-                                           n, P1, P1);
-            if (model->progress) model->progress(model->progress_ctx);
+        /* One image at a time, its gradients staying in the cache in the first image's slots:
+         * relu + pool2, conv2 direct, conv1 + relu + pool1 (the input image needs no gradient);
+         * model->progress every few images. Dropout1 and relu1 are fused into conv2's input
+         * gradient, from pool1 itself (> 0 iff live and kept): no stored mask is needed. */
+        float keep_scale1 = a->training ? 1.0f / (1.0f - model->dropout_rate[0]) : 0.0f;
+        pt_conv2x2_c64_transpose_kernel(a->conv2_kernel_t, p->conv2_kernel);
+        for (int i = 0; i < B; i++) {
+            size_t o1 = (size_t)i * N_POOL1, o2 = (size_t)i * PT_FLAT;
+            pt_maxpool2_backward(a->d_pre2, a->d_flat + o2, a->arg2 + o2, 1, P1, P1, PT_CONV2_FILTERS);
+            pt_conv2x2_c64_direct_backward_t(need_dx2 ? a->d_pool1 : NULL, dk2, db2, a->d_pre2,
+                                             a->pool1 + o1, a->conv2_kernel_t, keep_scale1, 1, P1, P1);
+            if (need_dx2)
+                pt_conv2x2_c1_relu_pool_backward(g->conv1_kernel, g->conv1_bias, a->d_pool1,
+                                                 a->arg1 + o1, a->input + (size_t)i * IMG * IMG, 1,
+                                                 IMG, IMG, PT_CONV1_FILTERS);
+            if (model->progress && (i + 1) % PROGRESS_SLICE == 0) model->progress(model->progress_ctx);
         }
-        if (!need_dx2) return;
-    } else {
-        /* conv2 by the same chunks as the forward; col is rebuilt unless it still holds the chunk */
-        for (int first = 0; first < B; first += CONV2_CHUNK) {
+        return;
+    }
+
+    /* By layers: relu + pool2, conv2 by the same chunks as the forward (col is rebuilt unless it
+     * still holds the chunk), dropout1, conv1 + relu + pool1. */
+    pt_maxpool2_backward(a->d_pre2, a->d_flat, a->arg2, B, P1, P1, PT_CONV2_FILTERS);
+    for (int first = 0; first < B; first += CONV2_CHUNK) {
         int n = B - first < CONV2_CHUNK ? B - first : CONV2_CHUNK;
         if (a->col_first != first) {
             pt_im2col_2x2(a->col, a->pool1 + (size_t)first * N_POOL1, n, P1, P1, PT_CONV1_FILTERS);
             a->col_first = first;
         }
         pt_conv2x2_gemm_backward(need_dx2 ? a->d_pool1 + (size_t)first * N_POOL1 : NULL, a->d_col,
-                                 tr[PT_LAYER_CONV2] ? g->conv2_kernel : NULL,
-                                 tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL,
-                                 a->d_pre2 + (size_t)first * N_CONV2, a->col, p->conv2_kernel, n,
-                                 P1, P1, PT_CONV1_FILTERS, PT_CONV2_FILTERS);
-        }
-        if (!need_dx2) return;
-        if (a->training) pt_dropout_apply(a->d_pool1, a->d_pool1, a->mask1, (size_t)B * N_POOL1);
+                                 dk2, db2, a->d_pre2 + (size_t)first * N_CONV2, a->col,
+                                 p->conv2_kernel, n, P1, P1, PT_CONV1_FILTERS, PT_CONV2_FILTERS);
     }
-
-    /* conv1 + relu + pool1 (the input image needs no gradient) */
+    if (!need_dx2) return;
+    if (a->training) pt_dropout_apply(a->d_pool1, a->d_pool1, a->mask1, (size_t)B * N_POOL1);
     pt_conv2x2_c1_relu_pool_backward(g->conv1_kernel, g->conv1_bias, a->d_pool1, a->arg1,
                                      a->input, B, IMG, IMG, PT_CONV1_FILTERS);
+}
+
+void pt_model_bind_buffers(PtModel *model, float *params, float *grads) {
+    float *new_params = params ? params : model->own_params;
+    float *new_grads = grads ? grads : model->own_grads;
+    if (new_params != model->params)
+        memcpy(new_params, model->params, model->n_params * sizeof(float));
+    if (new_grads != model->grads)
+        memcpy(new_grads, model->grads, (model->n_params + PT_GRAD_EXTRA) * sizeof(float));
+    model->params = new_params;
+    model->grads = new_grads;
+    set_pointers(&model->p, model->params, model->tensors);
+    set_pointers(&model->g, model->grads, model->tensors);
+}
+
+void pt_model_share_params(PtModel *model, float *params) {
+    model->params = params;
+    set_pointers(&model->p, model->params, model->tensors);
 }
 
 void pt_model_zero_grads(PtModel *model) {

@@ -24,6 +24,7 @@
 #include "pt_config.h"
 #include "pt_data.h"
 #include "pt_model.h"
+#include "pt_gradsync.h"
 #include "pt_results.h"
 #include "pt_rng.h"
 #include "pt_train.h"
@@ -270,7 +271,8 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
                    pretext ? run->test_rotations : NULL, run->identity, run->ds.test_x.n};
     PtFitConfig fc = {epochs, batch, cfg->validation_split,
                       pt_seed_derive(cfg->seed, 0x7068617365ULL /* "phase" */, (uint64_t)pretext),
-                      EVAL_BATCH, name, pt_verbosity() >= 1};
+                      EVAL_BATCH, name, pt_verbosity() >= 1,
+                      strcmp(cfg->run_gradient_sum, "mpi") ? PT_GRADSUM_AUTO : PT_GRADSUM_MPI};
     pt_log(1, "%s: %s, %u images (%u train / %u validation), %d ranks, global batch %d, %d epochs\n",
            name, pretext ? "rotation task (4 classes)" : "supervised (10 classes)", run->n_train,
            pt_split_train_count(run->n_train, cfg->validation_split),
@@ -352,7 +354,8 @@ static int run_trial(Run *run, PtModel *model, int kind, int index, PtTrialResul
     pt_history_init(&hist, trial_epochs(cfg, kind));
     PtDist local = pt_dist_local();
     PtFitConfig fc = {cfg->trials_epochs, cfg->trials_batch_size, cfg->validation_split,
-                      pt_seed_derive(seed, 1, 0), EVAL_BATCH, pt_kind_names[kind], pt_verbosity() >= 2};
+                      pt_seed_derive(seed, 1, 0), EVAL_BATCH, pt_kind_names[kind], pt_verbosity() >= 2,
+                      PT_GRADSUM_AUTO /* one process: no sum */};
     int status = PT_FIT_OK;
     if (kind == PT_KIND_SUPERVISED) {
         status = pt_fit(model, &adam, &train, &fc, &local, &hist);

@@ -4,24 +4,18 @@
  * Data-parallel step: the global batch (positions perm[s*B .. s*B+Bg) of the shuffled training
  * part) is split into contiguous slices, rank r taking [Bg*r/P, Bg*(r+1)/P). Each rank computes
  * the gradient of sum(its losses)/Bg, the extras (loss sum, hits, stop flag) ride at the end of
- * the same buffer, and ONE MPI_Allreduce sums everything. Dropout masks are keyed by the sample's
- * position in the global batch, so the result does not depend on P (up to float summation order).
- *
- * Overlap: the gradient buffer is summed in two parts that together cover it exactly once, so each
- * element is still summed over the ranks exactly as by one allreduce. The dense layers' gradients
- * (97% of the parameters) plus the extras, contiguous at the end of the buffer, go out in an
- * MPI_Iallreduce started from backward's on_dense_ready callback, while the conv layers' backward
- * still runs; Open MPI advances a nonblocking collective only inside MPI calls, so backward calls
- * MPI_Test between slices of conv2's backward (model->progress). The small conv part follows in
- * a blocking MPI_Allreduce, then the first completes.
- * Every rank issues the two collectives in the same order (a rank without samples in a step, or
- * a model whose dense layers are frozen, starts the first one itself after backward). */
+ * the same buffer, and pt_gradsync (gradsync.c) sums them over the ranks and applies the Adam
+ * step: by MPI with the dense gradients' sum overlapped with the conv layers' backward, or
+ * through a node's shared memory, each rank updating its slice of one copy of the weights.
+ * Dropout masks are keyed by the sample's position in the global batch, so the result does not
+ * depend on P (up to float summation order). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_gradsync.h"
 #include "pt_rng.h"
 #include "pt_train.h"
 #include "pt_util.h"
@@ -92,53 +86,6 @@ void pt_evaluate(PtModel *model, const PtView *data, int batch_size, const PtDis
     *accuracy = n ? sums[1] / n : NAN;
 }
 
-/* The in-flight part of a step's gradient sum (see the top of the file). */
-typedef struct {
-    PtModel *model;
-    const PtDist *dist;
-    size_t first;          /* first element of the nonblocking part: dense1's kernel */
-    MPI_Request request;
-    int started;
-    int done;              /* MPI_Test reported the nonblocking part complete */
-} GradReduce;
-
-/* Starts the nonblocking sum of grads[first .. n_params + PT_GRAD_EXTRA). */
-static void grad_reduce_start(GradReduce *gr) {
-    size_t count = gr->model->n_params + PT_GRAD_EXTRA - gr->first;
-    pt_mpi_check(MPI_Iallreduce(MPI_IN_PLACE, gr->model->grads + gr->first, (int)count, MPI_FLOAT,
-                             MPI_SUM, gr->dist->comm, &gr->request),
-              "MPI_Iallreduce (dense gradients)");
-    gr->started = 1;
-    gr->done = 0;
-}
-
-/* pt_model_backward's on_dense_ready: the dense gradients are final, start their sum. */
-static void on_dense_ready(void *ctx, size_t first_param, size_t n_params) {
-    GradReduce *gr = ctx;
-    if (first_param != gr->first || first_param + n_params != gr->model->n_params)
-        pt_fatal("train: unexpected dense gradient range [%zu, %zu)", first_param, first_param + n_params);
-    grad_reduce_start(gr);
-}
-
-/* model->progress during conv2's backward: lets MPI advance the in-flight sum (Open MPI moves
- * a nonblocking collective only inside MPI calls). */
-static void grad_reduce_progress(void *ctx) {
-    GradReduce *gr = ctx;
-    if (!gr->started || gr->done) return;
-    pt_mpi_check(MPI_Test(&gr->request, &gr->done, MPI_STATUS_IGNORE), "MPI_Test (dense gradients)");
-}
-
-/* Sums the rest (the conv layers' gradients) and completes the nonblocking part. */
-static void grad_reduce_finish(GradReduce *gr) {
-    if (!gr->started) grad_reduce_start(gr);
-    if (gr->first > 0)
-        pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, gr->model->grads, (int)gr->first, MPI_FLOAT, MPI_SUM,
-                                gr->dist->comm),
-                  "MPI_Allreduce (conv gradients)");
-    if (!gr->done) pt_mpi_check(MPI_Wait(&gr->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
-    gr->started = 0;
-}
-
 static void format_duration(char *buf, size_t n, double s) {
     if (s < 100) snprintf(buf, n, "%.1fs", s);
     else snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
@@ -164,11 +111,9 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
     const size_t n_params = model->n_params;
     const long steps = ((long)n_train + B - 1) / B;
     int status = PT_FIT_OK;
-    GradReduce reduce = {model, dist, model->tensors[PT_T_DENSE1_KERNEL].offset, MPI_REQUEST_NULL, 0, 0};
-    if (P > 1) {
-        model->progress = grad_reduce_progress;
-        model->progress_ctx = &reduce;
-    }
+    PtGradSync *sync = pt_gradsync_create(model, dist->comm, dist->rank, P, cfg->gradient_sum);
+    PtGradReadyFn dense_ready = pt_gradsync_dense_ready_fn(sync);
+    float extras[PT_GRAD_EXTRA]; /* summed over the ranks: loss sum, hits, stop flag */
 
     PtView val_view = *data;
     val_view.indices = data->indices + n_train;
@@ -189,7 +134,7 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
             int hi = (int)((long)Bg * (dist->rank + 1) / P);
             int Bl = hi - lo;
             if (g_hook.fn) g_hook.fn(g_hook.ctx);
-            pt_model_zero_grads(model);
+            pt_gradsync_begin_step(sync);
             if (Bl > 0) {
                 for (int i = 0; i < Bl; i++) batch_idx[i] = data->indices[perm[g0 + (uint32_t)lo + (uint32_t)i]];
                 pt_gather_images(x, data->images, batch_idx, data->rotations, Bl);
@@ -203,12 +148,12 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
                 model->grads[n_params] = (float)ls;
                 model->grads[n_params + 1] = (float)correct;
                 model->grads[n_params + 2] = pt_stop_requested() ? 1.0f : 0.0f;
-                pt_model_backward(model, Bl, P > 1 ? on_dense_ready : NULL, &reduce);
+                pt_model_backward(model, Bl, dense_ready, sync);
             } else {
                 model->grads[n_params + 2] = pt_stop_requested() ? 1.0f : 0.0f;
             }
-            if (P > 1) grad_reduce_finish(&reduce);
-            double step_loss = model->grads[n_params];
+            pt_gradsync_sum(sync, extras);
+            double step_loss = extras[0];
             if (!isfinite(step_loss)) {
                 if (dist->rank == 0)
                     fprintf(stderr,
@@ -218,13 +163,13 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
                 status = PT_FIT_DIVERGED;
                 break;
             }
-            if (model->grads[n_params + 2] > 0.0f) {
+            if (extras[2] > 0.0f) {
                 status = PT_FIT_INTERRUPTED;
                 break;
             }
             loss_sum += step_loss;
-            hits += model->grads[n_params + 1];
-            pt_adam_step(adam, model);
+            hits += extras[1];
+            pt_gradsync_apply(sync, adam);
         }
         if (status != PT_FIT_OK) break;
         double val_loss = NAN, val_acc = NAN;
@@ -241,8 +186,7 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
             pt_log(1, "\n");
         }
     }
-    model->progress = NULL;
-    model->progress_ctx = NULL;
+    pt_gradsync_free(sync);
     free(perm);
     free(batch_idx);
     free(x);

@@ -16,6 +16,7 @@
 #include <mpi.h>
 
 #include "pt_data.h"
+#include "pt_gradsync.h"
 #include "pt_model.h"
 #include "pt_rng.h"
 #include "pt_train.h"
@@ -108,8 +109,22 @@ static void test_allreduced_gradient_equals_single_process(void **state) {
     pt_images_free(&img);
 }
 
-/* After a few epochs of data-parallel fit, the weights are bit-identical on every rank and close
- * to those of the same fit on one process. */
+/* 1 if buf (n floats) is bit-identical on every rank. */
+static int same_on_all_ranks(const float *buf, size_t n) {
+    float *root = pt_malloc(n * sizeof(float));
+    memcpy(root, buf, n * sizeof(float));
+    MPI_Bcast(root, (int)n, MPI_FLOAT, 0, MPI_COMM_WORLD);
+    int same = memcmp(root, buf, n * sizeof(float)) == 0, all_same = 0;
+    MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    free(root);
+    return all_same;
+}
+
+/* After a few epochs of data-parallel fit, by either gradient sum (MPI allreduce, or the node's
+ * shared memory with each rank updating a slice of the weights), the weights are bit-identical on
+ * every rank and close to those of the same fit on one process; the two sums agree exactly on 2
+ * ranks (a + b either way) and up to summation order beyond. With PRETEXT_NODE_SIZE set (a ctest
+ * variant), the shared path runs over emulated nodes and allreduces slices across them. */
 static void test_fit_weights_identical_on_all_ranks(void **state) {
     (void)state;
     const uint32_t n = 160;
@@ -120,55 +135,78 @@ static void test_fit_weights_identical_on_all_ranks(void **state) {
     for (uint32_t i = 0; i < n; i++) order[i] = i;
     PtView view = {&img, labels, NULL, order, n};
 
-    PtModel *dp = pt_model_create(10, 64);
     PtModel *one = pt_model_create(10, 64);
     PtRng rng;
     pt_rng_seed(&rng, 5);
-    pt_model_init_glorot(dp, &rng);
-    memcpy(one->params, dp->params, dp->n_params * sizeof(float));
-    float *initial = pt_malloc(dp->n_params * sizeof(float));
-    memcpy(initial, dp->params, dp->n_params * sizeof(float));
-
-    PtAdam adam_dp, adam_one;
-    pt_adam_init(&adam_dp, dp->n_params, 0.001f);
-    pt_adam_init(&adam_one, one->n_params, 0.001f);
-    PtHistory h_dp, h_one;
-    pt_history_init(&h_dp, 3);
-    pt_history_init(&h_one, 3);
-    PtFitConfig fc = {3, 24, 0.25, 77, 32, "test", 0};
+    pt_model_init_glorot(one, &rng);
+    float *initial = pt_malloc(one->n_params * sizeof(float));
+    memcpy(initial, one->params, one->n_params * sizeof(float));
     PtDist world = pt_dist_world(MPI_COMM_WORLD), local = pt_dist_local();
-    assert_int_equal(pt_fit(dp, &adam_dp, &view, &fc, &world, &h_dp), PT_FIT_OK);
+
+    PtAdam adam_one;
+    pt_adam_init(&adam_one, one->n_params, 0.001f);
+    PtHistory h_one;
+    pt_history_init(&h_one, 3);
+    PtFitConfig fc = {3, 24, 0.25, 77, 32, "test", 0, PT_GRADSUM_AUTO};
     assert_int_equal(pt_fit(one, &adam_one, &view, &fc, &local, &h_one), PT_FIT_OK);
-    assert_int_equal(h_dp.epochs, 3);
 
-    /* Bit-identical across ranks: compare with rank 0's copy. */
-    float *root = pt_malloc(dp->n_params * sizeof(float));
-    memcpy(root, dp->params, dp->n_params * sizeof(float));
-    MPI_Bcast(root, (int)dp->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD);
-    int same = memcmp(root, dp->params, dp->n_params * sizeof(float)) == 0;
-    int all_same = 0;
-    MPI_Allreduce(&same, &all_same, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    assert_true(all_same);
+    const int modes[2] = {PT_GRADSUM_AUTO, PT_GRADSUM_MPI};
+    float *result[2];
+    for (int k = 0; k < 2; k++) {
+        PtModel *dp = pt_model_create(10, 64);
+        memcpy(dp->params, initial, dp->n_params * sizeof(float));
+        PtAdam adam_dp;
+        pt_adam_init(&adam_dp, dp->n_params, 0.001f);
+        PtHistory h_dp;
+        pt_history_init(&h_dp, 3);
+        fc.gradient_sum = modes[k];
+        assert_int_equal(pt_fit(dp, &adam_dp, &view, &fc, &world, &h_dp), PT_FIT_OK);
+        assert_int_equal(h_dp.epochs, 3);
+        /* the model is back on its own buffers, and they hold the result */
+        assert_ptr_equal(dp->params, dp->own_params);
+        assert_ptr_equal(dp->grads, dp->own_grads);
+        assert_true(same_on_all_ranks(dp->params, dp->n_params));
 
-    /* The weights moved, and they match the one-process fit (float summation order aside). */
-    assert_true(max_rel_diff(dp->params, initial, dp->n_params) > 1e-4);
-    double rel = max_rel_diff(dp->params, one->params, dp->n_params);
-    if (g_rank == 0) printf("ranks %d: weights vs one-process fit, max relative difference %.3g\n", g_size, rel);
-    assert_true(rel < 1e-3);
-    for (int e = 0; e < 3; e++) {
-        assert_true(fabs(h_dp.loss[e] - h_one.loss[e]) < 1e-3 * fabs(h_one.loss[e]) + 1e-5);
-        assert_true(fabs(h_dp.val_accuracy[e] - h_one.val_accuracy[e]) < 0.05);
+        /* The weights moved, and they match the one-process fit (float summation order aside). */
+        assert_true(max_rel_diff(dp->params, initial, dp->n_params) > 1e-4);
+        double rel = max_rel_diff(dp->params, one->params, dp->n_params);
+        if (g_rank == 0)
+            printf("ranks %d, gradient_sum %s: weights vs one-process fit, max relative difference %.3g\n",
+                   g_size, k == 0 ? "auto" : "mpi", rel);
+        assert_true(rel < 1e-3);
+        for (int e = 0; e < 3; e++) {
+            assert_true(fabs(h_dp.loss[e] - h_one.loss[e]) < 1e-3 * fabs(h_one.loss[e]) + 1e-5);
+            assert_true(fabs(h_dp.val_accuracy[e] - h_one.val_accuracy[e]) < 0.05);
+        }
+        assert_true(h_dp.loss[2] < h_dp.loss[0]); /* it learned something on this easy task */
+        result[k] = pt_malloc(dp->n_params * sizeof(float));
+        memcpy(result[k], dp->params, dp->n_params * sizeof(float));
+        pt_history_free(&h_dp);
+        pt_adam_free(&adam_dp);
+        pt_model_free(dp);
     }
-    /* It learned something on this easy task. */
-    assert_true(h_dp.loss[2] < h_dp.loss[0]);
+    double rel = max_rel_diff(result[0], result[1], one->n_params);
+    if (g_rank == 0) printf("ranks %d: auto vs mpi gradient sum, max relative difference %.3g\n", g_size, rel);
+    if (g_size <= 2) assert_memory_equal(result[0], result[1], one->n_params * sizeof(float));
+    else assert_true(rel < 1e-4);
 
-    pt_history_free(&h_dp);
+    /* Which path ran: shared memory whenever nodes have more than one rank. */
+    PtModel *probe = pt_model_create(10, 4);
+    PtGradSync *sync = pt_gradsync_create(probe, MPI_COMM_WORLD, g_rank, g_size, PT_GRADSUM_AUTO);
+    const char *node_size = getenv("PRETEXT_NODE_SIZE");
+    int expect_shared = g_size > 1 && (!node_size || atoi(node_size) > 1);
+    assert_int_equal(pt_gradsync_is_shared(sync), expect_shared);
+    pt_gradsync_free(sync);
+    sync = pt_gradsync_create(probe, MPI_COMM_WORLD, g_rank, g_size, PT_GRADSUM_MPI);
+    assert_int_equal(pt_gradsync_is_shared(sync), 0);
+    pt_gradsync_free(sync);
+    pt_model_free(probe);
+
+    free(result[0]);
+    free(result[1]);
     pt_history_free(&h_one);
-    pt_adam_free(&adam_dp);
     pt_adam_free(&adam_one);
-    pt_model_free(dp);
     pt_model_free(one);
-    free(root);
     free(initial);
     free(order);
     free(labels);

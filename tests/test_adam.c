@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pt_model.h"
@@ -101,9 +102,60 @@ static void test_adam_closed_form(void **state) {
     pt_model_free(model);
 }
 
+/* The sliced steps of the shared-memory data-parallel path: Adam over [lo, hi) slices that cover
+ * the buffer, with the gradient read as the sum of two or three buffers, gives bit for bit the
+ * full step on the summed gradient (added in the same order), and each slice leaves everything
+ * outside it untouched. */
+static void test_adam_slices_and_summed_gradients(void **state) {
+    (void)state;
+    for (int n_src = 2; n_src <= 3; n_src++) {
+        PtModel *full = pt_model_create(10, 1), *sliced = pt_model_create(10, 1);
+        size_t n = full->n_params;
+        float *src[3];
+        for (int r = 0; r < n_src; r++) {
+            src[r] = malloc(n * sizeof(float));
+            for (size_t k = 0; k < n; k++) src[r][k] = (float)sin(0.001 * (double)k * (r + 1)) * (r ? 0.3f : 1.0f);
+        }
+        for (size_t k = 0; k < n; k++) {
+            full->params[k] = sliced->params[k] = (float)cos(0.0007 * (double)k);
+            float g = src[0][k];
+            for (int r = 1; r < n_src; r++) g += src[r][k];
+            full->grads[k] = g;
+            sliced->grads[k] = NAN; /* must not be read */
+        }
+        PtAdam a_full, a_sliced;
+        pt_adam_init(&a_full, n, 0.01f);
+        pt_adam_init(&a_sliced, n, 0.01f);
+        const size_t cuts[4] = {0, 1000, 400000, n}; /* slices [0,1000), [1000,400000), [400000,n) */
+        for (int step = 0; step < 3; step++) {
+            pt_adam_step(&a_full, full);
+            for (int c = 0; c < 3; c++) {
+                float before_lo = c > 0 ? sliced->params[cuts[c] - 1] : 0.0f;
+                a_sliced.t = step; /* each rank counts the step once; here 3 slices share one PtAdam */
+                pt_adam_step_range_sum(&a_sliced, sliced, cuts[c], cuts[c + 1], (const float *const *)src, n_src);
+                if (c > 0) assert_true(sliced->params[cuts[c] - 1] == before_lo); /* outside untouched */
+            }
+            assert_int_equal(a_sliced.t, step + 1);
+            assert_memory_equal(full->params, sliced->params, n * sizeof(float));
+            assert_memory_equal(a_full.m, a_sliced.m, n * sizeof(float));
+            assert_memory_equal(a_full.v, a_sliced.v, n * sizeof(float));
+        }
+        /* the comparison can fail: a step with one source missing differs */
+        pt_adam_step_range_sum(&a_sliced, sliced, 0, n, (const float *const *)src, n_src - 1);
+        pt_adam_step(&a_full, full);
+        assert_true(memcmp(full->params, sliced->params, n * sizeof(float)) != 0);
+        for (int r = 0; r < n_src; r++) free(src[r]);
+        pt_adam_free(&a_full);
+        pt_adam_free(&a_sliced);
+        pt_model_free(full);
+        pt_model_free(sliced);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_closed_form),
+        cmocka_unit_test(test_adam_slices_and_summed_gradients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,7 +99,8 @@ static void scrambled(PtConfig *cfg) {
         "benchmark.enabled=false", "benchmark.epochs=3", "benchmark.batch_size=17", "pretext.epochs=4",
         "pretext.batch_size=33", "trials.supervised=5", "trials.self_supervised=6", "trials.labels=99",
         "trials.epochs=7", "trials.batch_size=8", "downstream.frozen_epochs=2",
-        "downstream.finetune_epochs=0", "downstream.transfer=conv", "run.threads=4"};
+        "downstream.finetune_epochs=0", "downstream.transfer=conv", "run.threads=4",
+        "run.gradient_sum=mpi"};
     size_t n = sizeof assignments / sizeof assignments[0];
     assert_int_equal((int)n, pt_config_key_count());
     for (size_t i = 0; i < n; i++) set_ok(cfg, assignments[i]);
@@ -497,7 +498,7 @@ static void test_write_ini_round_trip(void **state) {
 
 static void test_key_listing(void **state) {
     (void)state;
-    assert_int_equal(pt_config_key_count(), 19);
+    assert_int_equal(pt_config_key_count(), 20);
     assert_null(pt_config_key_name(-1));
     assert_null(pt_config_key_name(pt_config_key_count()));
     PtConfig cfg, copy;
@@ -509,8 +510,8 @@ static void test_key_listing(void **state) {
         assert_non_null(name);
         assert_non_null(strchr(name, '.'));
         for (int j = 0; j < i; j++) assert_string_not_equal(name, pt_config_key_name(j));
-        if (strcmp(name, "run.threads") == 0) {
-            threads_seen = 1;
+        if (strcmp(name, "run.threads") == 0 || strcmp(name, "run.gradient_sum") == 0) {
+            threads_seen++;
             assert_int_equal(pt_config_key_affects_results(i), 0);
         } else {
             assert_int_equal(pt_config_key_affects_results(i), 1);
@@ -521,7 +522,7 @@ static void test_key_listing(void **state) {
         snprintf(assignment, sizeof assignment, "%s=%s", name, value);
         set_ok(&copy, assignment);
     }
-    assert_int_equal(threads_seen, 1);
+    assert_int_equal(threads_seen, 2);
     assert_config_equal(&copy, &cfg);
 
     /* Spot checks of the canonical text. */
@@ -532,6 +533,7 @@ static void test_key_listing(void **state) {
         if (strcmp(pt_config_key_name(i), "experiment.learning_rate") == 0) assert_string_equal(value, "0.001");
         if (strcmp(pt_config_key_name(i), "benchmark.enabled") == 0) assert_string_equal(value, "true");
         if (strcmp(pt_config_key_name(i), "downstream.transfer") == 0) assert_string_equal(value, "conv+dense");
+        if (strcmp(pt_config_key_name(i), "run.gradient_sum") == 0) assert_string_equal(value, "auto");
         if (strcmp(pt_config_key_name(i), "experiment.seed") == 0) assert_string_equal(value, "42");
     }
 }

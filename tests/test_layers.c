@@ -338,7 +338,7 @@ static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     float *k = random_floats(n_k, -0.2f, 0.2f, &rng);
     float *bias = random_floats(Co, -0.2f, 0.2f, &rng);
     float *dout = random_floats(n_out, -1, 1, &rng);
-    float *mask = random_floats(n_in, 0, 2, &rng);
+    for (size_t q = 0; q < n_in; q += 3) x[q] = 0.0f; /* dropped or dead units of relu+dropout */
     float *out_f = zeros(n_out), *out_r = zeros(n_out);
     pt_conv2x2_c64_direct_forward(out_f, x, k, bias, B, H, W);
     pt_conv2x2_forward_naive(out_r, x, k, bias, B, H, W, Ci, Co);
@@ -349,25 +349,26 @@ static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     for (size_t q = 0; q < n_k; q++) dk_f[q] = dk_r[q] = 0.5f; /* gradients accumulate */
     for (int q = 0; q < Co; q++) db_f[q] = db_r[q] = -0.25f;
     for (size_t q = 0; q < n_in; q++) dx_f[q] = 7.0f; /* dx is overwritten, not accumulated */
-    pt_conv2x2_c64_direct_backward(dx_f, dk_f, db_f, dout, x, k, NULL, B, H, W);
+    pt_conv2x2_c64_direct_backward(dx_f, dk_f, db_f, dout, x, k, 0.0f, B, H, W);
     pt_conv2x2_backward_naive(dx_r, dk_r, db_r, dout, x, k, B, H, W, Ci, Co);
     assert_true(max_rel_diff(dk_f, dk_r, n_k) < 1e-4);
     assert_true(max_rel_diff(db_f, db_r, Co) < 1e-4);
     assert_true(max_rel_diff(dx_f, dx_r, n_in) < 1e-5);
-    /* with the mask: exactly the unmasked result times the mask */
+    /* with the keep scale: the unmasked result times (x > 0 ? scale : 0), exactly */
     float *dx_m = zeros(n_in);
-    pt_conv2x2_c64_direct_backward(dx_m, NULL, NULL, dout, x, k, mask, B, H, W);
-    for (size_t q = 0; q < n_in; q++) assert_float_equal(dx_m[q], dx_f[q] * mask[q], 1e-6);
+    const float scale = 1.0f / 0.7f;
+    pt_conv2x2_c64_direct_backward(dx_m, NULL, NULL, dout, x, k, scale, B, H, W);
+    for (size_t q = 0; q < n_in; q++) assert_true(dx_m[q] == (x[q] > 0.0f ? dx_f[q] * scale : 0.0f));
     /* NULL outputs: nothing written, nothing else changed */
     float dk5 = dk_f[5];
     memset(dx_m, 0, n_in * sizeof(float));
-    pt_conv2x2_c64_direct_backward(NULL, NULL, db_f, dout, x, k, NULL, B, H, W);
+    pt_conv2x2_c64_direct_backward(NULL, NULL, db_f, dout, x, k, 0.0f, B, H, W);
     assert_true(dk_f[5] == dk5);
-    pt_conv2x2_c64_direct_backward(NULL, dk_f, NULL, dout, x, k, mask, B, H, W);
+    pt_conv2x2_c64_direct_backward(NULL, dk_f, NULL, dout, x, k, scale, B, H, W);
     assert_float_equal(dk_f[5], 2 * dk_r[5] - 0.5f, 1e-3);
     for (size_t q = 0; q < n_in; q++) assert_true(dx_m[q] == 0.0f);
 
-    free(x); free(k); free(bias); free(dout); free(mask); free(out_f); free(out_r);
+    free(x); free(k); free(bias); free(dout); free(out_f); free(out_r);
     free(dk_f); free(dk_r); free(db_f); free(db_r); free(dx_f); free(dx_r); free(dx_m);
 }
 

@@ -6,8 +6,9 @@
 #   2. pretext against PyTorch per workload (train64, train1, infer), one thread each,
 #      interleaved (scripts/bench-train.sh), images/s and ratios;
 #   3. thread layouts and data-parallel scaling: `pretext run` on a small config (benchmark and
-#      pretext phases only) as np=1 x 1 BLAS thread, np=2 x 1, np=1 x 2 threads; the images/s of
-#      the phases' epoch lines (median), and the np=2 / np=1 ratio;
+#      pretext phases only) as np=1 x 1 BLAS thread, np=2 x 1 (run.gradient_sum auto, and mpi),
+#      np=1 x 2 threads; the images/s of the phases' epoch lines (median of 3 runs), and the
+#      np=2 / np=1 ratio (ranks bound to cores, as scripts/run-experiment.sh does);
 #   4. peak resident memory per rank (VmHWM) of `pretext run --config configs/smoke.ini` at np=8;
 #   5. the whole experiment (configs/session5.ini, or a smaller one with --experiment small)
 #      with `mpirun -np $(nproc)`: wall time, its FLOP count (from the effective config stored in
@@ -91,30 +92,32 @@ echo "## 2. pretext vs PyTorch, one thread each (scripts/bench-train.sh)"
 # Phases only, 9,600 images (7,680 train / 1,920 validation), benchmark 2 epochs + pretext 1.
 scale_cfg=(--config "$repo/configs/session5.ini" data.train_images=9600 benchmark.epochs=2
            pretext.epochs=1 trials.supervised=0 trials.self_supervised=0)
-layout_rate() { # ranks threads rep -> median img/s of the epoch lines
-    local ranks="$1" threads="$2" rep="$3" log="$work/layout-$1x$2-$3.log"
-    "${mpi[@]}" -np "$ranks" "$pretext" run "${scale_cfg[@]}" run.threads="$threads" \
-        --out "$work/layout.h5" --force >"$log" 2>&1
+layout_rate() { # ranks threads gradient_sum rep -> median img/s of the epoch lines
+    local ranks="$1" threads="$2" gsum="$3" rep="$4" log="$work/layout-$1x$2-$3-$4.log" bind=core
+    [ "$threads" -gt 1 ] && bind=none # BLAS threads need more than one core per rank
+    "$mpirun" --oversubscribe --bind-to "$bind" -np "$ranks" "$pretext" run "${scale_cfg[@]}" \
+        run.threads="$threads" run.gradient_sum="$gsum" --out "$work/layout.h5" --force >"$log" 2>&1
     grep -o '[0-9.]* img/s' "$log" | awk '{ print $1 }' | median
 }
 echo
-echo "## 3. thread layouts: pretext run, phases only (9,600 images), epoch-line images/s, median of 2 runs"
-layouts=("1 1" "$np 1" "1 $np")
+echo "## 3. thread layouts: pretext run, phases only (9,600 images), epoch-line images/s, median of 3 runs"
+layouts=("1 1 auto" "$np 1 auto" "$np 1 mpi" "1 $np auto")
 declare -A layout_result
-for rep in 1 2; do
+for rep in 1 2 3; do
     for l in "${layouts[@]}"; do
         set -- $l
-        echo "$(layout_rate "$1" "$2" "$rep")" >>"$work/layout-$1x$2.rates"
+        echo "$(layout_rate "$1" "$2" "$3" "$rep")" >>"$work/layout-$1x$2-$3.rates"
     done
 done
-printf '%-28s %12s\n' "ranks x BLAS threads" "images/s"
+printf '%-40s %12s\n' "ranks x BLAS threads, gradient sum" "images/s"
 for l in "${layouts[@]}"; do
     set -- $l
-    layout_result["$1x$2"]="$(median <"$work/layout-$1x$2.rates")"
-    printf '%-28s %12s\n' "$1 x $2" "${layout_result["$1x$2"]}"
+    layout_result["$1x$2-$3"]="$(median <"$work/layout-$1x$2-$3.rates")"
+    printf '%-40s %12s\n' "$1 x $2, run.gradient_sum=$3" "${layout_result["$1x$2-$3"]}"
 done
-scaling="$(awk -v a="${layout_result["${np}x1"]}" -v b="${layout_result["1x1"]}" 'BEGIN { printf "%.2f", a / b }')"
-echo "data-parallel scaling np=$np / np=1 (1 BLAS thread per rank): ${scaling}x"
+scaling="$(awk -v a="${layout_result["${np}x1-auto"]}" -v b="${layout_result["1x1-auto"]}" 'BEGIN { printf "%.2f", a / b }')"
+scaling_mpi="$(awk -v a="${layout_result["${np}x1-mpi"]}" -v b="${layout_result["1x1-auto"]}" 'BEGIN { printf "%.2f", a / b }')"
+echo "data-parallel scaling np=$np / np=1 (1 BLAS thread per rank): ${scaling}x (gradient_sum=mpi: ${scaling_mpi}x)"
 
 # ---- 4. peak memory per rank at np=8 -------------------------------------------------------------
 echo
@@ -146,7 +149,7 @@ if [ "$experiment" != none ]; then
     echo
     echo "## 5. the whole experiment ($experiment): mpirun -np $np pretext run ${exp_args[*]#$repo/}"
     t0="$(date +%s.%N)"
-    "${mpi[@]}" -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
+    "$mpirun" --oversubscribe --bind-to core -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
         >"$work/experiment.log" 2>&1
     t1="$(date +%s.%N)"
     wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pt_build_commit.h"
 #include "pt_cli.h"
 #include "pt_train.h"
 #include "pt_util.h"

@@ -9,6 +9,7 @@
  * calls these functions, with serial file drivers (never MPI-IO): files are built in memory (core
  * driver) and written with plain write() calls (see atomic_h5_write), and read with sec2. */
 #define _POSIX_C_SOURCE 200809L
+#include "pt_build_commit.h"
 #include "pt_results.h"
 
 #include <errno.h>

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pt_build_commit.h"
 #include "pt_cli.h"
 #include "pt_cli_common.h"
 #include "pt_config.h"

@@ -154,13 +154,18 @@ if [ "$experiment" != none ]; then
     t1="$(date +%s.%N)"
     wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
     # FLOP count from the effective config stored in the results file (see docs/performance.md).
-    "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" <<'EOF' | tee "$work/experiment.txt"
+    run_seconds="$(sed -n 's/^done in \([0-9.]*\)s.*/\1/p' "$work/experiment.log" | tail -1)"
+    "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" "$np" "${run_seconds:-$wall}" <<'EOF' | tee "$work/experiment.txt"
 import sys, h5py
 path, wall, sgemm = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+ranks, run_seconds = int(sys.argv[4]), float(sys.argv[5])
 with h5py.File(path, "r") as f:
     c = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["config"].attrs.items()}
     n_test = 10000
     if "pretext/test_rotations" in f: n_test = len(f["pretext/test_rotations"])
+    phases = sum(float(f[p + "/seconds"][()]) for p in ("benchmark", "pretext") if p + "/seconds" in f)
+    trial_seconds = [float(s) for k in ("supervised", "self_supervised") if "trials/" + k in f
+                     for s in f["trials/" + k + "/seconds"][()]]
 conv1, conv2, dense1 = 28*28*64*4*2, 14*14*32*256*2, 1568*256*2
 def dense2(classes): return 256 * classes * 2
 def fwd(k): return conv1 + conv2 + dense1 + dense2(k)
@@ -185,6 +190,13 @@ print(f"wall time               {wall:10.1f} s")
 print(f"achieved                {total / wall / 1e9:10.1f} GFLOP/s")
 print(f"floor (FLOP / sgemm)    {floor:10.1f} s   (sgemm on all cores: {sgemm:.1f} GFLOP/s)")
 print(f"wall / floor            {wall / floor:10.2f}   (target <= 2)")
+if trial_seconds:
+    work, longest = sum(trial_seconds), max(trial_seconds)
+    bound = work / ranks + longest
+    phase = run_seconds - phases  # the run's own time after the two phases: trials, saving, summary
+    print(f"trial phase             {phase:10.1f} s   ({len(trial_seconds)} trials, {work:.1f} s of work on "
+          f"{ranks} ranks, longest {longest:.2f} s)")
+    print(f"  vs work/N + longest   {phase / bound:10.2f}   (bound {bound:.1f} s; target <= 1.10)")
 EOF
     grep -E '^(benchmark|pretext): test|^done in' "$work/experiment.log" || true
 fi

@@ -54,6 +54,10 @@ void pt_gradsync_sum(PtGradSync *sync, float extras_out[PT_GRAD_EXTRA]);
  * that is abandoned: every rank must make the same choice). */
 void pt_gradsync_apply(PtGradSync *sync, PtAdam *adam);
 
+/* Makes Adam's m and v complete on rank 0 (the shared path keeps each rank's slice only; a
+ * no-op otherwise), for a checkpoint. Collective. */
+void pt_gradsync_gather_adam(PtGradSync *sync, PtAdam *adam);
+
 /* Moves the weights back into the model's own buffers and frees everything. Collective. */
 void pt_gradsync_free(PtGradSync *sync);
 

@@ -27,6 +27,14 @@ typedef struct {
                                  images, or NULL; stored as /pretext/train_rotations */
     uint32_t n_test_labels;
     uint8_t *test_labels;     /* (n_test_labels) as /pretext/test_rotations, or NULL */
+    /* Checkpoint of an unfinished phase (done = 0), rewritten after every epoch and read back on
+     * resume, stored as /checkpoint/<phase>; history above holds its epochs. */
+    int ckpt_epochs;          /* epochs completed; 0: no checkpoint */
+    int ckpt_adam_t;          /* Adam's step count t */
+    double ckpt_seconds;      /* wall time of the phase so far */
+    float *ckpt_weights;      /* (n_params) weights after ckpt_epochs epochs */
+    float *ckpt_adam_m;       /* (n_params) Adam's first moments */
+    float *ckpt_adam_v;       /* (n_params) Adam's second moments */
 } PtPhaseResult;
 
 enum { PT_KIND_SUPERVISED = 0, PT_KIND_SELF_SUPERVISED = 1, PT_NUM_KINDS = 2 };
@@ -59,6 +67,9 @@ typedef struct {
     int n_trials[PT_NUM_KINDS];
     PtTrialResult *trials[PT_NUM_KINDS]; /* (n_trials[kind]) */
 } PtResults;
+
+/* Drops a phase's checkpoint (when the phase completes, or starts over). */
+void pt_phase_checkpoint_clear(PtPhaseResult *p);
 
 /* Empty results sized for cfg (trial arrays allocated, nothing done). */
 void pt_results_init(PtResults *r, const PtConfig *cfg);

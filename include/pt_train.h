@@ -61,6 +61,14 @@ typedef struct {
     int verbose;                  /* 1: print a Keras-like line per epoch on rank 0 */
     int gradient_sum;             /* PT_GRADSUM_AUTO (0: shared memory within nodes when it
                                      can) or PT_GRADSUM_MPI; see pt_gradsync.h */
+    int first_epoch;              /* 0, or the epochs already done (resuming from a checkpoint:
+                                     model, Adam state and history as they were after them) */
+    /* If set, called on every rank after each completed epoch with the number of epochs done;
+     * the model's weights and the Adam state (m, v, t) are then complete on rank 0 (a
+     * checkpoint). Collective: every rank calls it at the same point. */
+    void (*on_epoch)(void *ctx, int epochs_done, const PtModel *model, const PtAdam *adam,
+                     const PtHistory *hist);
+    void *on_epoch_ctx;
 } PtFitConfig;
 
 /* Result of pt_fit. */

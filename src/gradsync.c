@@ -239,6 +239,32 @@ void pt_gradsync_apply(PtGradSync *s, PtAdam *adam) {
     node_barrier(s); /* the node's weights are complete; nobody reads the gradients any more */
 }
 
+void pt_gradsync_gather_adam(PtGradSync *s, PtAdam *adam) {
+    if (s->kind != SYNC_SHARED) return;
+    /* Every node holds the same slices (allreduced across nodes): gather them on the node of
+     * world rank 0, which is its node rank 0 (nodes order their ranks by world rank). */
+    int on_first_node = s->rank == 0;
+    pt_mpi_check(MPI_Bcast(&on_first_node, 1, MPI_INT, 0, s->node), "MPI_Bcast (checkpoint node)");
+    if (!on_first_node) return;
+    int *counts = pt_malloc((size_t)s->node_size * sizeof(int));
+    int *displs = pt_malloc((size_t)s->node_size * sizeof(int));
+    int mine[2] = {(int)s->lo, (int)(s->hi - s->lo)}, *all = pt_malloc((size_t)s->node_size * 2 * sizeof(int));
+    pt_mpi_check(MPI_Gather(mine, 2, MPI_INT, all, 2, MPI_INT, 0, s->node), "MPI_Gather (Adam slices)");
+    for (int r = 0; r < s->node_size; r++) {
+        displs[r] = all[2 * r];
+        counts[r] = all[2 * r + 1];
+    }
+    float *moments[2] = {adam->m, adam->v};
+    for (int k = 0; k < 2; k++) {
+        const void *send = s->node_rank == 0 ? MPI_IN_PLACE : (const void *)(moments[k] + s->lo);
+        pt_mpi_check(MPI_Gatherv(send, mine[1], MPI_FLOAT, moments[k], counts, displs, MPI_FLOAT, 0, s->node),
+                     "MPI_Gatherv (Adam moments)");
+    }
+    free(all);
+    free(counts);
+    free(displs);
+}
+
 void pt_gradsync_free(PtGradSync *s) {
     if (!s) return;
     PtModel *m = s->model;

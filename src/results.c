@@ -592,6 +592,33 @@ fail:
     return rc;
 }
 
+/* /checkpoint/<phase> of an unfinished phase: attributes n_classes, epochs_done, adam_t; datasets
+ * seconds, weights, adam_m, adam_v (flat, n_params float32 each) and the history so far. */
+static int write_checkpoint(H5Ctx *c, hid_t parent, const char *name, const PtPhaseResult *p) {
+    hid_t g = -1;
+    int rc = -1;
+    PtTensorInfo info[PT_NUM_TENSORS];
+    hsize_t dims[1] = {(hsize_t)pt_tensor_layout(p->n_classes, info)};
+    if ((g = group_create(c, parent, name)) < 0) goto fail;
+    if (attr_write_int(c, g, "n_classes", p->n_classes) < 0) goto fail;
+    if (attr_write_int(c, g, "epochs_done", p->ckpt_epochs) < 0) goto fail;
+    if (attr_write_int(c, g, "adam_t", p->ckpt_adam_t) < 0) goto fail;
+    if (dset_write_double(c, g, "seconds", p->ckpt_seconds) < 0) goto fail;
+    const char *names[3] = {"weights", "adam_m", "adam_v"};
+    const float *data[3] = {p->ckpt_weights, p->ckpt_adam_m, p->ckpt_adam_v};
+    for (int k = 0; k < 3; k++)
+        if (dset_write(c, g, names[k], H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, dims, data[k]) < 0) goto fail;
+    if (write_history(c, g, &p->history) < 0) goto fail;
+    rc = 0;
+fail:
+    CLOSE_ID(H5Gclose, g);
+    return rc;
+}
+
+static int has_checkpoint(const PtPhaseResult *p) {
+    return !p->done && p->ckpt_epochs > 0 && p->ckpt_weights && p->ckpt_adam_m && p->ckpt_adam_v;
+}
+
 static int write_trials(H5Ctx *c, hid_t trials_group, const PtResults *r, int kind) {
     hid_t g = -1, hg = -1;
     int rc = -1;
@@ -740,6 +767,14 @@ static int write_results(H5Ctx *c, hid_t file, const void *arg) {
     if (write_provenance(c, file, r) < 0) goto fail;
     if (r->benchmark.done && write_phase(c, file, "benchmark", &r->benchmark) < 0) goto fail;
     if (r->pretext.done && write_phase(c, file, "pretext", &r->pretext) < 0) goto fail;
+    if (has_checkpoint(&r->benchmark) || has_checkpoint(&r->pretext)) {
+        hid_t ckpt = -1;
+        if ((ckpt = group_create(c, file, "checkpoint")) < 0) goto fail;
+        int bad = (has_checkpoint(&r->benchmark) && write_checkpoint(c, ckpt, "benchmark", &r->benchmark) < 0) ||
+                  (has_checkpoint(&r->pretext) && write_checkpoint(c, ckpt, "pretext", &r->pretext) < 0);
+        CLOSE_ID(H5Gclose, ckpt);
+        if (bad) goto fail;
+    }
     if ((trials = group_create(c, file, "trials")) < 0) goto fail;
     for (int k = 0; k < PT_NUM_KINDS; k++)
         if (write_trials(c, trials, r, k) < 0) goto fail;
@@ -791,7 +826,17 @@ void pt_results_init(PtResults *r, const PtConfig *cfg) {
     }
 }
 
+void pt_phase_checkpoint_clear(PtPhaseResult *p) {
+    free(p->ckpt_weights);
+    free(p->ckpt_adam_m);
+    free(p->ckpt_adam_v);
+    p->ckpt_weights = p->ckpt_adam_m = p->ckpt_adam_v = NULL;
+    p->ckpt_epochs = p->ckpt_adam_t = 0;
+    p->ckpt_seconds = 0.0;
+}
+
 static void phase_free(PtPhaseResult *p) {
+    pt_phase_checkpoint_clear(p);
     pt_history_free(&p->history);
     free(p->weights);
     p->weights = NULL;
@@ -845,13 +890,61 @@ fail:
     return rc;
 }
 
+/* /checkpoint/<name> if present (a phase that is not done yet). */
+static int read_checkpoint(H5Ctx *c, hid_t file, const char *name, PtPhaseResult *p) {
+    hid_t cg = -1, g = -1;
+    int rc = -1, exists = 0;
+    char where[64];
+    snprintf(where, sizeof where, "/checkpoint/%s", name);
+    if (link_exists(c, file, "checkpoint", &exists) < 0) goto fail;
+    if (!exists) return 0;
+    H5TRY(c, cg = H5Gopen2(file, "checkpoint", H5P_DEFAULT));
+    if (link_exists(c, cg, name, &exists) < 0) goto fail;
+    if (!exists) {
+        rc = 0;
+        goto fail;
+    }
+    H5TRY(c, g = H5Gopen2(cg, name, H5P_DEFAULT));
+    int n_classes = 0, epochs = 0, t = 0;
+    if (attr_read_int(c, g, where, "n_classes", &n_classes) < 0) goto fail;
+    if (attr_read_int(c, g, where, "epochs_done", &epochs) < 0) goto fail;
+    if (attr_read_int(c, g, where, "adam_t", &t) < 0) goto fail;
+    if (n_classes != p->n_classes || epochs < 1 || t < 1) {
+        ctx_fail(c, "%s is inconsistent (n_classes %d, epochs_done %d, adam_t %d)", where, n_classes, epochs, t);
+        goto fail;
+    }
+    PtTensorInfo info[PT_NUM_TENSORS];
+    hsize_t dims[1] = {(hsize_t)pt_tensor_layout(n_classes, info)};
+    pt_phase_checkpoint_clear(p);
+    p->ckpt_weights = pt_malloc(dims[0] * sizeof(float));
+    p->ckpt_adam_m = pt_malloc(dims[0] * sizeof(float));
+    p->ckpt_adam_v = pt_malloc(dims[0] * sizeof(float));
+    if (dset_read_double(c, g, where, "seconds", &p->ckpt_seconds) < 0) goto fail;
+    if (dset_read(c, g, where, "weights", H5T_NATIVE_FLOAT, 1, dims, p->ckpt_weights) < 0) goto fail;
+    if (dset_read(c, g, where, "adam_m", H5T_NATIVE_FLOAT, 1, dims, p->ckpt_adam_m) < 0) goto fail;
+    if (dset_read(c, g, where, "adam_v", H5T_NATIVE_FLOAT, 1, dims, p->ckpt_adam_v) < 0) goto fail;
+    if (read_history(c, g, where, &p->history) < 0) goto fail;
+    if (p->history.epochs != epochs) {
+        ctx_fail(c, "%s has %d epochs of history for epochs_done %d", where, p->history.epochs, epochs);
+        goto fail;
+    }
+    p->ckpt_epochs = epochs;
+    p->ckpt_adam_t = t;
+    rc = 0;
+fail:
+    if (rc != 0) pt_phase_checkpoint_clear(p);
+    CLOSE_ID(H5Gclose, g);
+    CLOSE_ID(H5Gclose, cg);
+    return rc;
+}
+
 static int read_phase(H5Ctx *c, hid_t file, const char *name, PtPhaseResult *p) {
     hid_t g = -1, wg = -1;
     int rc = -1, exists = 0;
     char where[64];
     snprintf(where, sizeof where, "/%s", name);
     if (link_exists(c, file, name, &exists) < 0) goto fail;
-    if (!exists) return 0; /* not done yet */
+    if (!exists) return read_checkpoint(c, file, name, p); /* not done yet: maybe part of it */
     H5TRY(c, g = H5Gopen2(file, name, H5P_DEFAULT));
     if (attr_read_int(c, g, where, "n_classes", &p->n_classes) < 0) goto fail;
     if (p->n_classes < 2 || p->n_classes > PT_MAX_CLASSES) {

@@ -11,6 +11,7 @@
  *      finished phase or trial, so a crash loses at most the trials in flight;
  *   7. the same command again resumes from that file. */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,9 @@ typedef struct {
     char weights_path[2][4096]; /* benchmark, pretext Keras weights files */
     int force;
     long stop_after_trials;     /* test-only: rank 0 stops handing out trials after this many */
+    long stop_after_epochs;     /* test-only: the run stops (as on a signal) after this many
+                                   phase epochs in this run, each checkpointed */
+    long epochs_run;            /* phase epochs completed in this run */
     PtDist world;
     PtDataset ds;
     uint32_t n_train;           /* training images used */
@@ -102,13 +106,14 @@ static int parse_args(Run *run, int argc, char **argv) {
     const char *config_path = NULL;
     pt_config_defaults(&run->cfg);
     run->stop_after_trials = -1;
+    run->stop_after_epochs = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             if (rank0) usage(stdout);
             return PT_EXIT_OK;
         } else if (strcmp(a, "--config") == 0 || strcmp(a, "--out") == 0 ||
-                   strcmp(a, "--stop-after-trials") == 0) {
+                   strcmp(a, "--stop-after-trials") == 0 || strcmp(a, "--stop-after-epochs") == 0) {
             if (i + 1 >= argc) {
                 if (rank0) fprintf(stderr, "pretext run: %s needs a value (see pretext run --help)\n", a);
                 return PT_EXIT_USAGE;
@@ -118,9 +123,11 @@ static int parse_args(Run *run, int argc, char **argv) {
             else if (strcmp(a, "--out") == 0) snprintf(run->out_path, sizeof run->out_path, "%s", v);
             else {
                 char *end = NULL;
-                run->stop_after_trials = strtol(v, &end, 10);
-                if (!end || *end || run->stop_after_trials < 0) {
-                    if (rank0) fprintf(stderr, "pretext run: --stop-after-trials needs a whole number >= 0\n");
+                long *target = strcmp(a, "--stop-after-trials") == 0 ? &run->stop_after_trials
+                                                                       : &run->stop_after_epochs;
+                *target = strtol(v, &end, 10);
+                if (!end || *end || *target < 0) {
+                    if (rank0) fprintf(stderr, "pretext run: %s needs a whole number >= 0\n", a);
                     return PT_EXIT_USAGE;
                 }
             }
@@ -141,7 +148,7 @@ static int parse_args(Run *run, int argc, char **argv) {
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--out") == 0 ||
-            strcmp(argv[i], "--stop-after-trials") == 0) {
+            strcmp(argv[i], "--stop-after-trials") == 0 || strcmp(argv[i], "--stop-after-epochs") == 0) {
             i++;
             continue;
         }
@@ -233,8 +240,45 @@ static void copy_history(PtHistory *dst, const PtHistory *src) {
     pt_history_extend(dst, src);
 }
 
+/* The per-epoch checkpoint of a phase (PtFitConfig.on_epoch): rank 0 stores the weights, Adam's
+ * state and the history so far in the results file, which is rewritten atomically. */
+typedef struct {
+    Run *run;
+    PtPhaseResult *res;
+    int n_classes;
+    double t0, seconds_before; /* this run's start of the phase; time spent in earlier runs */
+} PhaseCheckpoint;
+
+static void phase_checkpoint(void *ctx, int epochs_done, const PtModel *model, const PtAdam *adam,
+                             const PtHistory *hist) {
+    PhaseCheckpoint *pc = ctx;
+    if (pc->run->world.rank != 0) return;
+    PtPhaseResult *res = pc->res;
+    size_t bytes = model->n_params * sizeof(float);
+    if (!res->ckpt_weights) {
+        res->ckpt_weights = pt_malloc(bytes);
+        res->ckpt_adam_m = pt_malloc(bytes);
+        res->ckpt_adam_v = pt_malloc(bytes);
+    }
+    memcpy(res->ckpt_weights, model->params, bytes);
+    memcpy(res->ckpt_adam_m, adam->m, bytes);
+    memcpy(res->ckpt_adam_v, adam->v, bytes);
+    res->ckpt_adam_t = (int)adam->t;
+    res->ckpt_epochs = epochs_done;
+    res->ckpt_seconds = pc->seconds_before + (pt_now() - pc->t0);
+    res->n_classes = pc->n_classes;
+    copy_history(&res->history, hist);
+    save_results(pc->run);
+    /* test-only: stop like a signal would; the flag reaches every rank with the next step */
+    if (pc->run->stop_after_epochs >= 0 && ++pc->run->epochs_run >= pc->run->stop_after_epochs)
+        pt_request_stop(SIGUSR1);
+}
+
 /* Trains one data-parallel phase ("benchmark" or "pretext") unless the results file already
- * holds it; leaves the final weights in *model_out on every rank. Returns a PT_FIT_* status. */
+ * holds it, continuing from its last completed epoch if the file holds a checkpoint (the
+ * epochs' shuffles and dropout masks derive from the seed and the epoch, so the continuation
+ * is the same as an uninterrupted run on the same ranks); leaves the final weights in
+ * *model_out on every rank. Returns a PT_FIT_* status. */
 static int run_phase(Run *run, int pretext, PtModel **model_out) {
     PtConfig *cfg = &run->cfg;
     PtPhaseResult *res = pretext ? &run->results.pretext : &run->results.benchmark;
@@ -266,6 +310,35 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
     pt_adam_init(&adam, model->n_params, (float)cfg->learning_rate);
     PtHistory hist;
     pt_history_init(&hist, epochs);
+    /* A checkpoint of this phase from an earlier run: weights, Adam state, history. */
+    int first_epoch = run->world.rank == 0 && res->ckpt_epochs > 0 && res->ckpt_epochs <= epochs
+                          ? res->ckpt_epochs : 0;
+    pt_mpi_check(MPI_Bcast(&first_epoch, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (checkpoint epochs)");
+    double seconds_before = 0.0;
+    if (first_epoch > 0) {
+        if (run->world.rank == 0) {
+            size_t bytes = model->n_params * sizeof(float);
+            memcpy(model->params, res->ckpt_weights, bytes);
+            memcpy(adam.m, res->ckpt_adam_m, bytes);
+            memcpy(adam.v, res->ckpt_adam_v, bytes);
+            adam.t = res->ckpt_adam_t;
+            pt_history_extend(&hist, &res->history);
+            seconds_before = res->ckpt_seconds;
+            pt_log(1, "%s: resuming after epoch %d of %d (checkpoint read back from %s)\n", name,
+                   first_epoch, epochs, run->out_path);
+        }
+        long long t = (long long)adam.t;
+        pt_mpi_check(MPI_Bcast(model->params, (int)model->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD),
+                     "MPI_Bcast (checkpoint weights)");
+        pt_mpi_check(MPI_Bcast(adam.m, (int)model->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD),
+                     "MPI_Bcast (checkpoint Adam m)");
+        pt_mpi_check(MPI_Bcast(adam.v, (int)model->n_params, MPI_FLOAT, 0, MPI_COMM_WORLD),
+                     "MPI_Bcast (checkpoint Adam v)");
+        pt_mpi_check(MPI_Bcast(&t, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD), "MPI_Bcast (checkpoint Adam t)");
+        adam.t = t;
+    } else if (run->world.rank == 0) {
+        pt_phase_checkpoint_clear(res); /* none, or one this configuration cannot use */
+    }
     PtView train = {&run->ds.train_x, pretext ? run->train_rotations : run->ds.train_y.labels,
                     pretext ? run->train_rotations : NULL, run->identity, run->n_train};
     PtView test = {&run->ds.test_x, pretext ? run->test_rotations : run->ds.test_y.labels,
@@ -273,20 +346,25 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
     PtFitConfig fc = {epochs, batch, cfg->validation_split,
                       pt_seed_derive(cfg->seed, 0x7068617365ULL /* "phase" */, (uint64_t)pretext),
                       EVAL_BATCH, name, pt_verbosity() >= 1,
-                      strcmp(cfg->run_gradient_sum, "mpi") ? PT_GRADSUM_AUTO : PT_GRADSUM_MPI};
+                      strcmp(cfg->run_gradient_sum, "mpi") ? PT_GRADSUM_AUTO : PT_GRADSUM_MPI,
+                      first_epoch, phase_checkpoint, NULL};
+    PhaseCheckpoint checkpoint = {run, res, n_classes, 0.0, seconds_before};
+    fc.on_epoch_ctx = &checkpoint;
     pt_log(1, "%s: %s, %u images (%u train / %u validation), %d ranks, global batch %d, %d epochs\n",
            name, pretext ? "rotation task (4 classes)" : "supervised (10 classes)", run->n_train,
            pt_split_train_count(run->n_train, cfg->validation_split),
            run->n_train - pt_split_train_count(run->n_train, cfg->validation_split), run->world.size,
            batch, epochs);
     double t0 = pt_now();
+    checkpoint.t0 = t0;
     int status = pt_fit(model, &adam, &train, &fc, &run->world, &hist);
     if (status == PT_FIT_OK) {
         double test_loss, test_acc;
         pt_evaluate(model, &test, EVAL_BATCH, &run->world, &test_loss, &test_acc);
-        double seconds = pt_now() - t0;
+        double seconds = seconds_before + (pt_now() - t0);
         pt_log(1, "%s: test_loss %.4f - test_accuracy %.4f - %.1fs\n", name, test_loss, test_acc, seconds);
         if (run->world.rank == 0) {
+            pt_phase_checkpoint_clear(res);
             res->done = 1;
             res->n_classes = n_classes;
             res->test_loss = test_loss;
@@ -356,7 +434,7 @@ static int run_trial(Run *run, PtModel *model, int kind, int index, PtTrialResul
     PtDist local = pt_dist_local();
     PtFitConfig fc = {cfg->trials_epochs, cfg->trials_batch_size, cfg->validation_split,
                       pt_seed_derive(seed, 1, 0), EVAL_BATCH, pt_kind_names[kind], pt_verbosity() >= 2,
-                      PT_GRADSUM_AUTO /* one process: no sum */};
+                      PT_GRADSUM_AUTO /* one process: no sum */, 0, NULL, NULL};
     int status = PT_FIT_OK;
     if (kind == PT_KIND_SUPERVISED) {
         status = pt_fit(model, &adam, &train, &fc, &local, &hist);

@@ -119,7 +119,9 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
     val_view.indices = data->indices + n_train;
     val_view.n = n_val;
 
-    for (int epoch = 0; epoch < cfg->epochs && status == PT_FIT_OK; epoch++) {
+    if (cfg->first_epoch < 0 || cfg->first_epoch > cfg->epochs)
+        pt_fatal("phase %s: cannot resume at epoch %d of %d", cfg->phase, cfg->first_epoch, cfg->epochs);
+    for (int epoch = cfg->first_epoch; epoch < cfg->epochs && status == PT_FIT_OK; epoch++) {
         double t0 = pt_now();
         for (uint32_t i = 0; i < n_train; i++) perm[i] = i;
         PtRng shuffle_rng;
@@ -184,6 +186,10 @@ int pt_fit(PtModel *model, PtAdam *adam, const PtView *data, const PtFitConfig *
                    cfg->phase, epoch + 1, cfg->epochs, steps, dur, n_train / seconds, loss, acc);
             if (n_val > 0) pt_log(1, " - val_loss: %.4f - val_accuracy: %.4f", val_loss, val_acc);
             pt_log(1, "\n");
+        }
+        if (cfg->on_epoch) {
+            pt_gradsync_gather_adam(sync, adam); /* the shared path's slices, onto rank 0 */
+            cfg->on_epoch(cfg->on_epoch_ctx, epoch + 1, model, adam, hist);
         }
     }
     pt_gradsync_free(sync);

@@ -147,7 +147,7 @@ static void test_fit_weights_identical_on_all_ranks(void **state) {
     pt_adam_init(&adam_one, one->n_params, 0.001f);
     PtHistory h_one;
     pt_history_init(&h_one, 3);
-    PtFitConfig fc = {3, 24, 0.25, 77, 32, "test", 0, PT_GRADSUM_AUTO};
+    PtFitConfig fc = {3, 24, 0.25, 77, 32, "test", 0, PT_GRADSUM_AUTO, 0, NULL, NULL};
     assert_int_equal(pt_fit(one, &adam_one, &view, &fc, &local, &h_one), PT_FIT_OK);
 
     const int modes[2] = {PT_GRADSUM_AUTO, PT_GRADSUM_MPI};

@@ -304,6 +304,72 @@ static void test_round_trip_empty(void **state) {
     pt_results_free(&r);
 }
 
+/* A phase checkpoint (unfinished phase: weights, Adam m, v, t, history) survives a save and a
+ * load exactly; a finished phase writes none; a damaged checkpoint is rejected by name. */
+static void test_round_trip_checkpoint(void **state) {
+    (void)state;
+    PtConfig cfg;
+    pt_config_defaults(&cfg);
+    PtError err = {{0}};
+    PtResults r, back;
+    pt_results_init(&r, &cfg);
+    r.benchmark.done = 1; /* a finished benchmark: no checkpoint written even if fields are set */
+    r.benchmark.test_loss = r.benchmark.test_accuracy = r.benchmark.seconds = 1.0;
+    fill_history(&r.benchmark.history, 3, 0.25);
+    r.benchmark.weights = random_params(10, 1);
+    r.benchmark.ckpt_epochs = 3;
+    r.benchmark.ckpt_weights = random_params(10, 9);
+    r.benchmark.ckpt_adam_m = random_params(10, 10);
+    r.benchmark.ckpt_adam_v = random_params(10, 11);
+    r.pretext.ckpt_epochs = 2; /* the pretext phase stopped after 2 of its epochs */
+    r.pretext.ckpt_adam_t = 1500;
+    r.pretext.ckpt_seconds = 12.5;
+    fill_history(&r.pretext.history, 2, 0.5);
+    r.pretext.ckpt_weights = random_params(4, 3);
+    r.pretext.ckpt_adam_m = random_params(4, 4);
+    r.pretext.ckpt_adam_v = random_params(4, 5);
+    char path[512];
+    path_in(path, sizeof path, "checkpoint.h5");
+    assert_int_equal(pt_results_save(&r, path, &err), 0);
+    assert_int_equal(pt_results_load(path, &back, &err), 0);
+    size_t n = pt_tensor_layout(4, (PtTensorInfo[PT_NUM_TENSORS]){0});
+    assert_int_equal(back.pretext.done, 0);
+    assert_int_equal(back.pretext.ckpt_epochs, 2);
+    assert_int_equal(back.pretext.ckpt_adam_t, 1500);
+    assert_true(back.pretext.ckpt_seconds == 12.5);
+    assert_memory_equal(back.pretext.ckpt_weights, r.pretext.ckpt_weights, n * sizeof(float));
+    assert_memory_equal(back.pretext.ckpt_adam_m, r.pretext.ckpt_adam_m, n * sizeof(float));
+    assert_memory_equal(back.pretext.ckpt_adam_v, r.pretext.ckpt_adam_v, n * sizeof(float));
+    assert_int_equal(back.pretext.history.epochs, 2);
+    assert_true(back.pretext.history.loss[1] == r.pretext.history.loss[1]);
+    assert_int_equal(back.benchmark.done, 1);
+    assert_int_equal(back.benchmark.ckpt_epochs, 0);
+    assert_null(back.benchmark.ckpt_weights);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(H5Lexists(file, "/checkpoint/pretext", H5P_DEFAULT) > 0);
+    assert_true(H5Lexists(file, "/checkpoint/benchmark", H5P_DEFAULT) == 0);
+    H5Fclose(file);
+    pt_results_free(&back);
+
+    /* Clearing it (the phase finished) removes it from the next save. */
+    pt_phase_checkpoint_clear(&r.pretext);
+    assert_int_equal(pt_results_save(&r, path, &err), 0);
+    file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(H5Lexists(file, "/checkpoint", H5P_DEFAULT) == 0);
+    H5Fclose(file);
+
+    /* A checkpoint whose history does not match its epoch count is refused, naming it. */
+    r.pretext.ckpt_epochs = 3; /* but 2 epochs of history */
+    r.pretext.ckpt_adam_t = 10;
+    r.pretext.ckpt_weights = random_params(4, 3);
+    r.pretext.ckpt_adam_m = random_params(4, 4);
+    r.pretext.ckpt_adam_v = random_params(4, 5);
+    assert_int_equal(pt_results_save(&r, path, &err), 0);
+    assert_int_equal(pt_results_load(path, &back, &err), -1);
+    assert_non_null(strstr(err.msg, "/checkpoint/pretext"));
+    pt_results_free(&r);
+}
+
 /* ------------------------------------------------------------------------------------------- */
 /* Atomic saves */
 
@@ -697,6 +763,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_round_trip_empty),
+        cmocka_unit_test(test_round_trip_checkpoint),
         cmocka_unit_test(test_save_failures_leave_old_file),
         cmocka_unit_test(test_load_rejects),
         cmocka_unit_test(test_check_config),

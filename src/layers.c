@@ -608,6 +608,12 @@ static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 -
 void pt_dropout_mask(float *restrict mask, size_t n, float rate, PtRng *rng) {
     float keep_prob = 1.0f - rate;
     float scale = 1.0f / keep_prob;
+    /* keep iff u = (r >> 40) * 2^-24 < keep_prob, i.e. iff the integer r >> 40 is below
+     * ceil(keep_prob * 2^24) (the float product is exact); the mask is then selected without a
+     * branch (a random branch mispredicts on every other draw): scale's bits or +0.0f's. */
+    const uint64_t threshold = (uint64_t)ceilf(keep_prob * 16777216.0f);
+    uint32_t scale_bits;
+    memcpy(&scale_bits, &scale, sizeof scale_bits);
     uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
     for (size_t k = 0; k < n; k++) {
         uint64_t result = rotl64(s1 * 5, 7) * 9;
@@ -618,8 +624,8 @@ void pt_dropout_mask(float *restrict mask, size_t n, float rate, PtRng *rng) {
         s0 ^= s3;
         s2 ^= t;
         s3 = rotl64(s3, 45);
-        float u = (float)(result >> 40) * (1.0f / 16777216.0f);
-        mask[k] = u < keep_prob ? scale : 0.0f;
+        uint32_t bits = scale_bits & (0u - (uint32_t)((result >> 40) < threshold));
+        memcpy(&mask[k], &bits, sizeof bits); /* a plain store, without type punning */
     }
     rng->s[0] = s0;
     rng->s[1] = s1;

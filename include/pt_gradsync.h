@@ -24,6 +24,9 @@
 
 enum { PT_GRADSUM_AUTO = 0, PT_GRADSUM_MPI = 1 };
 
+/* The mode named by the config key run.gradient_sum ("auto" or "mpi"). */
+int pt_gradsum_mode(const char *name);
+
 typedef struct PtGradSync PtGradSync;
 
 /* For a fit of model over the ranks of comm (rank, size as in PtDist). mode PT_GRADSUM_AUTO takes

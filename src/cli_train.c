@@ -124,7 +124,7 @@ int pt_cmd_train(int argc, char **argv) {
            (unsigned long long)cfg.seed);
     PtFitConfig fc = {cfg.benchmark_epochs, cfg.benchmark_batch_size, cfg.validation_split,
                       pt_seed_derive(cfg.seed, 0x62656e6368ULL /* "bench" */, 0), eval_batch,
-                      "benchmark", 1, strcmp(cfg.run_gradient_sum, "mpi") ? PT_GRADSUM_AUTO : PT_GRADSUM_MPI,
+                      "benchmark", 1, pt_gradsum_mode(cfg.run_gradient_sum),
                       0, NULL, NULL};
     double t0 = pt_now();
     int status = pt_fit(model, &adam, &train, &fc, &dist, &hist);

@@ -37,6 +37,8 @@ struct PtGradSync {
     size_t lo, hi;          /* this rank's slice of the weights */
 };
 
+int pt_gradsum_mode(const char *name) { return strcmp(name, "mpi") == 0 ? PT_GRADSUM_MPI : PT_GRADSUM_AUTO; }
+
 /* ---- MPI path -------------------------------------------------------------------------- */
 
 static void mpi_start_dense(PtGradSync *s) {

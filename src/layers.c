@@ -605,13 +605,16 @@ void pt_maxpool2_backward(float *restrict dx, const float *restrict dout,
  * exactly the one pt_rng_uniform would give (test_layers checks it draw by draw). */
 static inline uint64_t rotl64(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+/* keep iff u = (r >> 40) * 2^-24 < keep_prob, i.e. iff the integer r >> 40 is below this (the
+ * float product keep_prob * 2^24 is exact): the draw of pt_rng_uniform compared as an integer. */
+static uint64_t keep_threshold(float keep_prob) { return (uint64_t)ceilf(keep_prob * 16777216.0f); }
+
 void pt_dropout_mask(float *restrict mask, size_t n, float rate, PtRng *rng) {
     float keep_prob = 1.0f - rate;
     float scale = 1.0f / keep_prob;
-    /* keep iff u = (r >> 40) * 2^-24 < keep_prob, i.e. iff the integer r >> 40 is below
-     * ceil(keep_prob * 2^24) (the float product is exact); the mask is then selected without a
-     * branch (a random branch mispredicts on every other draw): scale's bits or +0.0f's. */
-    const uint64_t threshold = (uint64_t)ceilf(keep_prob * 16777216.0f);
+    /* keep_threshold's integer compare, then a select without a branch (a random branch
+     * mispredicts on every other draw): scale's bits or +0.0f's. */
+    const uint64_t threshold = keep_threshold(keep_prob);
     uint32_t scale_bits;
     memcpy(&scale_bits, &scale, sizeof scale_bits);
     uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
@@ -642,9 +645,8 @@ void pt_dropout_mask_lanes(float *const *masks, int lanes, size_t n, float rate,
     float keep_prob = 1.0f - rate;
     float scale = 1.0f / keep_prob;
 #if defined(__AVX512F__)
-    /* The 8 generators' states in the 8 64-bit lanes of 4 vectors. keep iff u < keep_prob with
-     * u = (r >> 40) * 2^-24 exactly, i.e. iff the integer r >> 40 < ceil(keep_prob * 2^24) (the
-     * float product is exact). Each block of up to 16 draws gives 16 8-bit lane masks; lane l's
+    /* The 8 generators' states in the 8 64-bit lanes of 4 vectors, kept by keep_threshold's
+     * integer compare. Each block of up to 16 draws gives 16 8-bit lane masks; lane l's
      * 16 bits are gathered from them with one shift and one byte movemask, then expand to a
      * store of 16 floats (scale or 0). */
     {
@@ -656,7 +658,7 @@ void pt_dropout_mask_lanes(float *const *masks, int lanes, size_t n, float rate,
         s1 = _mm512_loadu_si512(init[1]);
         s2 = _mm512_loadu_si512(init[2]);
         s3 = _mm512_loadu_si512(init[3]);
-        const __m512i threshold = _mm512_set1_epi64((long long)ceilf(keep_prob * 16777216.0f));
+        const __m512i threshold = _mm512_set1_epi64((long long)keep_threshold(keep_prob));
         const __m512 scale_v = _mm512_set1_ps(scale);
         for (size_t base = 0; base < n; base += 16) {
             int len = n - base < 16 ? (int)(n - base) : 16;

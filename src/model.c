@@ -21,7 +21,7 @@
 /* conv2's im2col works on chunks of at most this many images, so its workspace stays bounded
  * when max_batch is large (evaluation); a training batch of <= 64 is one sgemm of M = B*196. */
 #define CONV2_CHUNK 64
-/* conv2's direct backward runs by slices of this many images, model->progress between them */
+/* on the direct path, backward calls model->progress after every this many images */
 #define PROGRESS_SLICE 4
 
 struct PtActivations {
@@ -36,7 +36,7 @@ struct PtActivations {
     uint8_t *arg1;          /* (B,14,14,64) pool1 winners (PT_POOL_DEAD: relu zero) */
     float *col;             /* (chunk*196, 256) im2col of conv2's input */
     int col_first;          /* first image of the chunk currently held in col, -1 if none */
-    float *pre2;            /* (B,14,14,32) conv2 pre-activation */
+    float *pre2;            /* (B,14,14,32) conv2 pre-activation; (1,14,14,32) on the direct path */
     float *pool2;           /* (B,7,7,32) = (B,1568) maxpool(relu(conv2)), dropped out in place */
     uint8_t *arg2;          /* (B,7,7,32) */
     float *hidden;          /* (B,256) relu(dense1) before dropout */
@@ -45,10 +45,10 @@ struct PtActivations {
     float *dlogits;         /* (B,C) d(loss)/d(logits) from pt_model_loss */
     float *d_drop3;         /* (B,256) */
     float *d_flat;          /* (B,1568) */
-    float *d_pre2;          /* (B,14,14,32) */
+    float *d_pre2;          /* (B,14,14,32); (1,14,14,32) on the direct path */
     float *d_col;           /* (chunk*196, 256) */
     float *conv2_kernel_t;  /* (4,32,64) conv2's kernel transposed per tap, for its backward */
-    float *d_pool1;         /* (B,14,14,64) */
+    float *d_pool1;         /* (B,14,14,64); (1,14,14,64) on the direct path */
 };
 
 size_t pt_tensor_layout(int n_classes, PtTensorInfo out[PT_NUM_TENSORS]) {
@@ -121,9 +121,11 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     PtActivations *a = pt_calloc(1, sizeof *a);
     a->input = alloc_floats(B * IMG * IMG);
     /* im2col workspaces only for the fallback path (2 x 12.8 MB at a chunk of 64); the direct
-     * path keeps dropout1's masks only for the PT_MASK_LANES images drawn at a time */
+     * path runs the conv layers image by image, so it keeps dropout1's masks only for the
+     * PT_MASK_LANES images drawn at a time, and conv2's output and the conv gradients for one */
     int use_col = !pt_conv2x2_c64_direct_available();
     size_t mask1_slots = use_col || B < PT_MASK_LANES ? B : PT_MASK_LANES;
+    size_t conv_slots = use_col ? B : 1;
     a->mask1 = alloc_floats(mask1_slots * N_POOL1);
     a->mask2 = alloc_floats(B * PT_FLAT);
     a->mask3 = alloc_floats(B * PT_HIDDEN);
@@ -131,7 +133,7 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->arg1 = pt_aligned_alloc(B * N_POOL1);
     a->col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
     a->col_first = -1;
-    a->pre2 = alloc_floats(B * N_CONV2);
+    a->pre2 = alloc_floats(conv_slots * N_CONV2);
     a->pool2 = alloc_floats(B * PT_FLAT);
     a->arg2 = pt_aligned_alloc(B * PT_FLAT);
     a->hidden = alloc_floats(B * PT_HIDDEN);
@@ -140,9 +142,9 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->dlogits = alloc_floats(B * PT_MAX_CLASSES);
     a->d_drop3 = alloc_floats(B * PT_HIDDEN);
     a->d_flat = alloc_floats(B * PT_FLAT);
-    a->d_pre2 = alloc_floats(B * N_CONV2);
+    a->d_pre2 = alloc_floats(conv_slots * N_CONV2);
     a->d_col = use_col ? alloc_floats(chunk * P1 * P1 * COL_K) : NULL;
-    a->d_pool1 = alloc_floats(B * N_POOL1);
+    a->d_pool1 = alloc_floats(conv_slots * N_POOL1);
     a->conv2_kernel_t = alloc_floats(4 * PT_CONV2_FILTERS * PT_CONV1_FILTERS);
     m->act = a;
     return m;
@@ -230,8 +232,8 @@ void pt_model_forward(PtModel *model, const float *x, int B, int training,
         /* conv1 + relu + pool1 (+ dropout1 in place), conv2 by the direct AVX-512 kernel (no
          * im2col, no BLAS packing: 1.7x the im2col + sgemm rate), relu + pool2 (+ dropout2), one
          * image at a time, the masks drawn for PT_MASK_LANES images at a time: dropout1's masks
-         * (mask1 holds only those lanes) and conv2's output (pre2, in the first image's slot)
-         * stay in the cache. The (7,7,32) result of pool2 is already the (h,w,c) flatten. */
+         * (mask1 holds only those lanes) and conv2's output (pre2, one image) stay in the
+         * cache. The (7,7,32) result of pool2 is already the (h,w,c) flatten. */
         for (int i = 0; i < B; i++) {
             int lane = i % PT_MASK_LANES;
             if (training && lane == 0)
@@ -334,7 +336,7 @@ void pt_model_backward(PtModel *model, int B, PtGradReadyFn on_dense_ready, void
     float *db2 = tr[PT_LAYER_CONV2] ? g->conv2_bias : NULL;
 
     if (pt_conv2x2_c64_direct_available()) {
-        /* One image at a time, its gradients staying in the cache in the first image's slots:
+        /* One image at a time, its gradients (d_pre2, d_pool1: one image each) staying in the cache:
          * relu + pool2, conv2 direct, conv1 + relu + pool1 (the input image needs no gradient);
          * model->progress every few images. Dropout1 and relu1 are fused into conv2's input
          * gradient, from pool1 itself (> 0 iff live and kept): no stored mask is needed. */

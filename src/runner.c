@@ -346,7 +346,7 @@ static int run_phase(Run *run, int pretext, PtModel **model_out) {
     PtFitConfig fc = {epochs, batch, cfg->validation_split,
                       pt_seed_derive(cfg->seed, 0x7068617365ULL /* "phase" */, (uint64_t)pretext),
                       EVAL_BATCH, name, pt_verbosity() >= 1,
-                      strcmp(cfg->run_gradient_sum, "mpi") ? PT_GRADSUM_AUTO : PT_GRADSUM_MPI,
+                      pt_gradsum_mode(cfg->run_gradient_sum),
                       first_epoch, phase_checkpoint, NULL};
     PhaseCheckpoint checkpoint = {run, res, n_classes, 0.0, seconds_before};
     fc.on_epoch_ctx = &checkpoint;

@@ -1,24 +1,26 @@
-#!/usr/bin/python3
-"""analyze.py: the figures and statistics of session5.Rmd from pretext results files (h5py, numpy,
-matplotlib; no scipy: the tests and distributions are implemented below and checked by
-tests/test_stats.py against R).
+#!/usr/bin/env python3
+"""analyze.py: the figures and statistics of session5.Rmd from pretext results files, and the
+analysis of a study over several seeds and label budgets (h5py, numpy, scipy, matplotlib).
 
-Usage: /usr/bin/python3 scripts/analyze.py FILE [FILE ...] [--out DIR] [--data-dir DIR]
+Usage: analyze.py FILE [FILE ...] [--out DIR] [--data-dir DIR]
+Run it with the Python that has h5py, numpy, scipy and matplotlib (Debian: /usr/bin/python3).
 
-Writes into DIR (default: <stem of the first file>-analysis/ next to it):
-  training-images.png   4x4 grid of the first training images with their labels (seed: image())
-  rotated-images.png    the same images turned by k = i mod 4 quarter turns, titled with the angle
-  training-curves.png   loss and accuracy per epoch, train and validation, benchmark and pretext
-  comparison.png        test accuracy and loss of the trials, boxplots with jittered points,
+Writes into DIR (default: <stem of the first file>-analysis/ next to it); every figure as PNG
+(150 dpi) and PDF:
+  training-images       4x4 grid of the first training images with their labels (seed: image())
+  rotated-images        the same images turned by their pretext pseudo-labels
+  training-curves       loss and accuracy per epoch, train and validation, benchmark and pretext
+  comparison            test accuracy and loss of the trials, boxplots with jittered points,
                         supervised vs self-supervised (the seed's final ggplot)
   summary.md, summary.csv
-                        per file, variable (accuracy, loss) and kind: n, mean, sd, median, Q1, Q3,
-                        IQR, 95% CI of the mean (t-based); two-sided Mann-Whitney U and Welch's t
-                        test between the kinds
-  sweep.png, sweep.csv  (several files with different trials.labels) test accuracy against the
-                        number of labels, both kinds, mean with 95% CI error bars
+                        per file, (seed, label budget), variable (accuracy, loss) and kind: n,
+                        mean, sd, median, Q1, Q3, IQR, 95% CI of the mean; two-sided Mann-Whitney
+                        U and Welch's t test between the kinds
+  sweep, sweep.csv      (several label budgets) the trials pooled per budget
+  label_curve, label_curve.csv, per_seed.csv, seed_comparison.csv, paired_trials.csv
+                        (several seeds or budgets) the study: seeds as the unit of replication
 With several files the per-run figures go into one subfolder per file (named after its stem).
-Layout of the input: docs/results-format.md. Outputs: docs/analysis.md.
+Input layouts (format 1 and 2): docs/results-format.md. Every output: docs/analysis.md.
 """
 import argparse
 import csv
@@ -27,11 +29,17 @@ import hashlib
 import math
 import os
 import sys
+import warnings
 
-import h5py
-import numpy as np
-
-import matplotlib
+try:
+    import h5py
+    import numpy as np
+    from scipy import stats
+    import matplotlib
+except ImportError as e:  # the wrong Python (e.g. a pyenv one without Debian's modules)
+    sys.exit(f"analyze.py: {e}: run it with the Python that has h5py, numpy, scipy and matplotlib "
+             f"(Debian: /usr/bin/python3 after apt-get install python3-h5py python3-numpy python3-scipy "
+             f"python3-matplotlib; elsewhere: pip install h5py numpy scipy matplotlib); this is {sys.executable}")
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -40,238 +48,284 @@ KINDS = ("supervised", "self_supervised")
 KIND_TITLES = {"supervised": "Supervised", "self_supervised": "Self-supervised"}
 VARIABLES = (("accuracy", "test_accuracy"), ("loss", "test_loss"))
 DATA_FILES = ("train_images", "train_labels")
+FORMAT_VERSIONS = (1, 2)
+FIGURE_DPI = 150
+TIDY_COLUMNS = ("kind", "experiment_seed", "labels", "index", "done", "test_accuracy", "test_loss")
+
+NAN = math.nan
 
 
 # ---------------------------------------------------------------------------------------------
-# Distributions and tests (two-sided, R's conventions: wilcox.test(correct = TRUE), t.test()).
+# Statistics (two-sided, R's conventions: wilcox.test(correct = TRUE), t.test()), from scipy.
 # ---------------------------------------------------------------------------------------------
 
-def _beta_continued_fraction(a, b, x):
-    """Continued fraction of the incomplete beta function (modified Lentz's method)."""
-    tiny = 1e-300
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-15:
-            return h
-    raise ArithmeticError(f"incomplete beta: no convergence for a={a}, b={b}, x={x}")
+def _finite(values):
+    v = np.asarray(values, dtype=float)
+    return v[~np.isnan(v)]
 
 
-def betainc_regularized(a, b, x):
-    """I_x(a, b), the regularized incomplete beta function, for a, b > 0 and 0 <= x <= 1."""
-    if not (a > 0 and b > 0) or not (0.0 <= x <= 1.0):
-        raise ValueError(f"betainc_regularized: a={a}, b={b}, x={x} out of range")
-    if x == 0.0 or x == 1.0:
-        return x
-    log_front = (math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
-                 + a * math.log(x) + b * math.log1p(-x))
-    front = math.exp(log_front)
-    # The fraction converges fast for x < (a+1)/(a+b+2); otherwise use I_x(a,b) = 1 - I_{1-x}(b,a).
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _beta_continued_fraction(a, b, x) / a
-    return 1.0 - front * _beta_continued_fraction(b, a, 1.0 - x) / b
-
-
-def t_sf(t, df):
-    """P(T > t) for Student's t with df > 0 degrees of freedom."""
-    if math.isnan(t) or math.isnan(df):
-        return math.nan
-    if math.isinf(t):
-        return 0.0 if t > 0 else 1.0
-    tail = 0.5 * betainc_regularized(df / 2.0, 0.5, df / (df + t * t))  # P(T > |t|)
-    return tail if t >= 0 else 1.0 - tail
-
-
-def t_cdf(t, df):
-    return 1.0 - t_sf(t, df)
-
-
-def t_quantile(p, df):
-    """The p quantile of Student's t (0 < p < 1), by bisection on the CDF (monotone, exact to ~1e-13)."""
-    if not 0.0 < p < 1.0 or not df > 0:
-        return math.nan
-    if p == 0.5:
-        return 0.0
-    if p < 0.5:
-        return -t_quantile(1.0 - p, df)
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-        if hi > 1e300:
-            return math.inf
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-14 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
-
-
-def normal_sf(z):
-    """P(Z > z) for a standard normal Z."""
-    return 0.5 * math.erfc(z / math.sqrt(2.0))
-
-
-def rank_with_ties(values):
-    """Ranks 1..n, ties getting the average of the ranks they span (R's rank())."""
-    values = np.asarray(values, dtype=float)
-    order = np.argsort(values, kind="mergesort")
-    ranks = np.empty(len(values), dtype=float)
-    sorted_values = values[order]
-    i = 0
-    while i < len(values):
-        j = i
-        while j + 1 < len(values) and sorted_values[j + 1] == sorted_values[i]:
-            j += 1
-        ranks[order[i:j + 1]] = 0.5 * (i + j) + 1.0
-        i = j + 1
-    return ranks
-
-
-def mann_whitney_u_counts(n1, n2):
-    """Number of arrangements giving each U = 0..n1*n2 (the exact null distribution, no ties)."""
-    n = n1 + n2
-    max_sum = n * (n + 1) // 2
-    # ways[k][s]: ways to choose k of the ranks seen so far with rank sum s (float64: relative
-    # precision is all a probability needs, and C(100, 50) ~ 1e29 overflows int64).
-    ways = np.zeros((n1 + 1, max_sum + 1))
-    ways[0, 0] = 1.0
-    for rank in range(1, n + 1):
-        for k in range(min(rank, n1), 0, -1):
-            ways[k, rank:] += ways[k - 1, :max_sum + 1 - rank]
-    min_sum = n1 * (n1 + 1) // 2
-    return ways[n1, min_sum:min_sum + n1 * n2 + 1]
+def t_interval(values, level=0.95):
+    """The t interval of the mean: mean +- t(1 - (1 - level)/2, n-1) sd / sqrt(n), as
+    t.test(x)$conf.int. (NaN, NaN) with fewer than 2 values."""
+    v = _finite(values)
+    n = len(v)
+    if n < 2:
+        return NAN, NAN
+    mean = float(v.mean())
+    half = float(stats.t.ppf(0.5 + level / 2.0, n - 1)) * float(v.std(ddof=1)) / math.sqrt(n)
+    return mean - half, mean + half
 
 
 def mann_whitney_u(x, y):
     """Two-sided Mann-Whitney U (Wilcoxon rank-sum) test of x against y, as R's wilcox.test(x, y):
-    U = W = rank sum of x - n1 (n1 + 1) / 2; exact p when n1, n2 < 50 and there are no ties,
+    U = W = rank sum of x - n1 (n1 + 1) / 2; exact p when n1, n2 < 50 and no value is tied,
     otherwise the normal approximation with tie and continuity corrections.
     Returns dict(u, p, method)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x, y = _finite(x), _finite(y)
     n1, n2 = len(x), len(y)
     if n1 == 0 or n2 == 0:
-        return {"u": math.nan, "p": math.nan, "method": "n/a"}
-    ranks = rank_with_ties(np.concatenate([x, y]))
-    u = float(ranks[:n1].sum() - n1 * (n1 + 1) / 2.0)
-    _, tie_sizes = np.unique(np.concatenate([x, y]), return_counts=True)
-    has_ties = bool(np.any(tie_sizes > 1))
-    if n1 < 50 and n2 < 50 and not has_ties:
-        counts = mann_whitney_u_counts(n1, n2)
-        total = counts.sum()
-        k = int(round(u))
-        if u > n1 * n2 / 2.0:
-            one_sided = counts[k:].sum() / total      # P(U >= u)
-        else:
-            one_sided = counts[:k + 1].sum() / total  # P(U <= u)
-        return {"u": u, "p": min(1.0, 2.0 * one_sided), "method": "exact"}
-    n = n1 + n2
-    tie_term = float(np.sum(tie_sizes.astype(float) ** 3 - tie_sizes)) / (n * (n - 1))
-    sigma = math.sqrt(n1 * n2 / 12.0 * ((n + 1) - tie_term))
-    if sigma == 0.0:
-        return {"u": u, "p": math.nan, "method": "normal"}
-    z = u - n1 * n2 / 2.0
-    z = (z - math.copysign(0.5, z) if z != 0 else 0.0) / sigma
-    p = 2.0 * min(normal_sf(z), normal_sf(-z))
-    return {"u": u, "p": min(1.0, p), "method": "normal"}
+        return {"u": NAN, "p": NAN, "method": "n/a"}
+    both = np.concatenate([x, y])
+    has_ties = len(np.unique(both)) < len(both)
+    method = "exact" if n1 < 50 and n2 < 50 and not has_ties else "normal"
+    if method == "normal" and len(np.unique(both)) == 1:
+        # every value tied: the normal approximation has zero variance (R gives NaN too)
+        return {"u": float(n1 * n2 / 2.0), "p": NAN, "method": method}
+    res = stats.mannwhitneyu(x, y, use_continuity=True, alternative="two-sided",
+                             method="exact" if method == "exact" else "asymptotic")
+    return {"u": float(res.statistic), "p": min(1.0, float(res.pvalue)), "method": method}
 
 
 def welch_t_test(x, y):
     """Two-sided Welch's t test of mean(x) = mean(y), as R's t.test(x, y). Returns dict(t, df, p)."""
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
+    x, y = _finite(x), _finite(y)
     n1, n2 = len(x), len(y)
     if n1 < 2 or n2 < 2:
-        return {"t": math.nan, "df": math.nan, "p": math.nan}
+        return {"t": NAN, "df": NAN, "p": NAN}
     v1, v2 = x.var(ddof=1) / n1, y.var(ddof=1) / n2
-    se2 = v1 + v2
-    if se2 == 0.0:
-        return {"t": math.nan, "df": math.nan, "p": math.nan}
-    t = float((x.mean() - y.mean()) / math.sqrt(se2))
-    df = float(se2 * se2 / (v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1)))
-    return {"t": t, "df": df, "p": min(1.0, 2.0 * t_sf(abs(t), df))}
+    if v1 + v2 == 0.0:
+        return {"t": NAN, "df": NAN, "p": NAN}
+    with warnings.catch_warnings():  # scipy warns about a constant sample; the result is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(x, y, equal_var=False)
+    df = float((v1 + v2) ** 2 / (v1 * v1 / (n1 - 1) + v2 * v2 / (n2 - 1)))  # Welch-Satterthwaite
+    return {"t": float(res.statistic), "df": df, "p": float(res.pvalue)}
+
+
+def paired_t_test(x, y):
+    """Two-sided paired t test of mean(x - y) = 0, as R's t.test(x, y, paired = TRUE): the mean
+    difference, its sd and 95% CI, t, df and p. NaN where it needs more data (n < 2) or the
+    differences are constant (R refuses those: "data are essentially constant")."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    keep = ~np.isnan(x - y)
+    x, y = x[keep], y[keep]
+    d = x - y
+    n = len(d)
+    out = {"n": n, "mean_diff": float(d.mean()) if n else NAN, "sd_diff": NAN, "ci_low": NAN, "ci_high": NAN,
+           "t": NAN, "df": NAN, "p": NAN}
+    if n < 2:
+        return out
+    out["sd_diff"] = float(d.std(ddof=1))
+    out["ci_low"], out["ci_high"] = t_interval(d)
+    if out["sd_diff"] > 0:
+        res = stats.ttest_rel(x, y)
+        out.update({"t": float(res.statistic), "df": float(n - 1), "p": float(res.pvalue)})
+    return out
+
+
+def wilcoxon_signed_rank(d):
+    """Two-sided Wilcoxon signed-rank test of the differences d around 0, as R's wilcox.test(d)
+    (= wilcox.test(x, y, paired = TRUE) with d = x - y): zeros dropped; V = the rank sum of the
+    positive differences; exact p when fewer than 50 non-zero differences, no tied |d| and no
+    zero, otherwise the normal approximation with tie and continuity corrections.
+    Returns dict(v, p, method)."""
+    d = _finite(d)
+    zeros = bool(np.any(d == 0))
+    d = d[d != 0]
+    n = len(d)
+    if n == 0:
+        return {"v": NAN, "p": NAN, "method": "n/a"}
+    ranks = stats.rankdata(np.abs(d))
+    v = float(ranks[d > 0].sum())
+    ties = len(np.unique(np.abs(d))) < n
+    method = "exact" if n < 50 and not ties and not zeros else "normal"
+    with warnings.catch_warnings():  # scipy warns below 10 differences; R uses the same approximation
+        warnings.simplefilter("ignore", UserWarning)
+        res = stats.wilcoxon(d, zero_method="wilcox", correction=True, alternative="two-sided",
+                             method="exact" if method == "exact" else "approx")
+    return {"v": v, "p": min(1.0, float(res.pvalue)), "method": method}
 
 
 def describe(values):
     """n, mean, sd, median, q1, q3, iqr (quantiles of R's default type 7) and the t-based 95% CI
     of the mean."""
-    v = np.asarray(values, dtype=float)
+    v = _finite(values)
     n = len(v)
     out = {"n": n}
     if n == 0:
-        out.update({k: math.nan for k in ("mean", "sd", "median", "q1", "q3", "iqr", "ci95_low", "ci95_high")})
+        out.update({k: NAN for k in ("mean", "sd", "median", "q1", "q3", "iqr", "ci95_low", "ci95_high")})
         return out
     mean = float(v.mean())
-    sd = float(v.std(ddof=1)) if n > 1 else math.nan
+    sd = float(v.std(ddof=1)) if n > 1 else NAN
     q1, median, q3 = (float(q) for q in np.quantile(v, [0.25, 0.5, 0.75]))
-    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n) if n > 1 else math.nan
+    low, high = t_interval(v)
     out.update({"mean": mean, "sd": sd, "median": median, "q1": q1, "q3": q3, "iqr": q3 - q1,
-                "ci95_low": mean - half, "ci95_high": mean + half})
+                "ci95_low": low, "ci95_high": high})
     return out
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading results files and the IDX data they name.
+# Reading results files (format 1 and 2) and the IDX data they name.
 # ---------------------------------------------------------------------------------------------
 
 def text(value):
     if isinstance(value, (bytes, np.bytes_)):
         return value.decode("utf8")
+    if isinstance(value, np.ndarray) and value.shape == ():
+        return text(value[()])
     return str(value)
 
 
+def _is_true(value, path, name):
+    v = text(value).strip().lower()
+    if v in ("true", "1", "yes", "on"):
+        return True
+    if v in ("false", "0", "no", "off", ""):
+        return False
+    raise ValueError(f"{path}: attribute {name} = {v!r} is neither true nor false")
+
+
+def _open_results(path):
+    """Opens a pretext results file: (h5py.File, format_version), or ValueError/OSError with a
+    message naming the file."""
+    if not os.path.exists(path):
+        raise OSError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not an HDF5 file")
+    f = h5py.File(path, "r")
+    try:
+        if text(f.attrs.get("format", b"")) != "pretext-results":
+            raise ValueError(f"{path} was not written by pretext (no format = pretext-results)")
+        version = int(f.attrs.get("format_version", 1))
+        if version not in FORMAT_VERSIONS:
+            raise ValueError(f"{path}: format_version {version} is not one this script reads "
+                             f"({', '.join(map(str, FORMAT_VERSIONS))}); update scripts/analyze.py")
+        if "trials" not in f or "config" not in f:
+            raise ValueError(f"{path}: no /trials or /config group: not a complete pretext results file")
+    except Exception:
+        f.close()
+        raise
+    return f, version
+
+
+def load_trials(path):
+    """The trials of one results file as a tidy table: a dict of equal-length numpy arrays, one
+    entry per trial row, with the columns TIDY_COLUMNS (kind, experiment_seed, labels, index,
+    done, test_accuracy, test_loss), whichever format version wrote the file. Format 1 has one
+    (seed, label budget) per file: experiment_seed and labels come from /config's
+    "experiment.seed" and "trials.labels"; format 2 stores them as columns.
+    Also returns info: format_version and paired (trials.paired, false for format 1)."""
+    f, version = _open_results(path)
+    with f:
+        config = f["config"].attrs
+        paired = False
+        for holder in (f.attrs, config):
+            if "trials.paired" in holder:
+                paired = _is_true(holder["trials.paired"], path, "trials.paired")
+                break
+        parts = {c: [] for c in TIDY_COLUMNS}
+        for kind in KINDS:
+            if kind not in f["trials"]:
+                raise ValueError(f"{path}: /trials/{kind} is missing")
+            g = f["trials"][kind]
+            for column in ("done", "test_accuracy", "test_loss"):
+                if column not in g:
+                    raise ValueError(f"{path}: /trials/{kind}/{column} is missing")
+            done = g["done"][()].astype(bool)
+            n = len(done)
+            index = g["index"][()].astype(np.int64) if "index" in g else np.arange(n, dtype=np.int64)
+            if version >= 2:
+                for column in ("experiment_seed", "labels"):
+                    if column not in g:
+                        raise ValueError(f"{path}: format 2 but /trials/{kind}/{column} is missing")
+                seeds = g["experiment_seed"][()].astype(np.uint64)
+                labels = g["labels"][()].astype(np.int64)
+            else:
+                try:
+                    seed = int(text(config["experiment.seed"]))
+                    label_budget = int(text(config["trials.labels"]))
+                except (KeyError, ValueError) as e:
+                    raise ValueError(f"{path}: /config lacks a usable experiment.seed or trials.labels ({e})")
+                seeds = np.full(n, seed, dtype=np.uint64)
+                labels = np.full(n, label_budget, dtype=np.int64)
+            columns = {"kind": np.array([kind] * n, dtype=object), "experiment_seed": seeds, "labels": labels,
+                       "index": index, "done": done, "test_accuracy": g["test_accuracy"][()].astype(float),
+                       "test_loss": g["test_loss"][()].astype(float)}
+            for c in TIDY_COLUMNS:
+                if len(columns[c]) != n:
+                    raise ValueError(f"{path}: /trials/{kind}: column {c} has {len(columns[c])} rows, done has {n}")
+                parts[c].append(columns[c])
+    table = {c: np.concatenate(parts[c]) for c in TIDY_COLUMNS}
+    table["kind"] = table["kind"].astype(str)
+    return table, {"format_version": version, "paired": paired}
+
+
+def select(table, mask):
+    return {c: v[mask] for c, v in table.items()}
+
+
 class Run:
-    """What the analysis needs from one results file."""
+    """What the analysis needs from one results file: its tidy trial table, configuration,
+    provenance and phases (the first seed's /benchmark and /pretext; format 2: every seed's)."""
 
     def __init__(self, path):
         self.path = path
         self.stem = os.path.splitext(os.path.basename(path))[0]
-        with h5py.File(path, "r") as f:
-            if text(f.attrs.get("format", b"")) != "pretext-results":
-                raise ValueError(f"{path} was not written by pretext (no format = pretext-results)")
+        self.table, info = load_trials(path)
+        self.format_version = info["format_version"]
+        self.paired = info["paired"]
+        f, _ = _open_results(path)
+        with f:
             self.complete = int(f.attrs.get("complete", 0)) == 1
             self.config = {k: text(v) for k, v in f["config"].attrs.items() if k != "ini"}
-            self.provenance = {k: text(v) for k, v in f["provenance"].attrs.items()}
-            self.phases = {}
-            for phase in ("benchmark", "pretext"):
-                if phase in f:
-                    g = f[phase]
-                    self.phases[phase] = {
-                        "test_accuracy": float(g["test_accuracy"][()]),
-                        "test_loss": float(g["test_loss"][()]),
-                        "history": {k: g["history"][k][()] for k in
-                                    ("loss", "accuracy", "val_loss", "val_accuracy")},
-                    }
-            self.trials = {}
-            for kind in KINDS:
-                g = f["trials"][kind]
-                done = g["done"][()].astype(bool)
-                self.trials[kind] = {
-                    "n_rows": len(done),
-                    "test_accuracy": g["test_accuracy"][()][done],
-                    "test_loss": g["test_loss"][()][done],
+            self.provenance = {k: text(v) for k, v in f["provenance"].attrs.items()} if "provenance" in f else {}
+            self.phases = self._read_phases(f)
+            self.seed_phases = {}
+            if "phases" in f:
+                for seed in sorted(f["phases"].keys(), key=lambda s: int(s) if s.isdigit() else s):
+                    self.seed_phases[seed] = self._read_phases(f["phases"][seed])
+            self.has_rotations = "pretext/train_rotations" in f
+        # (seed, labels) groups, in order; one group: the file is one run of the seed's experiment
+        keys = sorted({(int(s), int(lb)) for s, lb in zip(self.table["experiment_seed"], self.table["labels"])})
+        self.groups = keys
+        single = len(keys) == 1
+        self.labels = keys[0][1] if single else None
+        self.seed = keys[0][0] if single else None
+        self.trials = self.group_trials(*keys[0]) if single else None
+
+    @staticmethod
+    def _read_phases(g):
+        phases = {}
+        for phase in ("benchmark", "pretext"):
+            if phase in g:
+                p = g[phase]
+                phases[phase] = {
+                    "test_accuracy": float(p["test_accuracy"][()]),
+                    "test_loss": float(p["test_loss"][()]),
+                    "history": {k: p["history"][k][()] for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
                 }
-        self.labels = int(self.config.get("trials.labels", "0"))
+        return phases
+
+    def group_trials(self, seed, labels):
+        """Finished trials of one (seed, label budget): {kind: {n_rows, test_accuracy, test_loss}}."""
+        t = self.table
+        out = {}
+        for kind in KINDS:
+            rows = (t["kind"] == kind) & (t["experiment_seed"] == np.uint64(seed)) & (t["labels"] == labels)
+            done = rows & t["done"]
+            out[kind] = {"n_rows": int(rows.sum()), "test_accuracy": t["test_accuracy"][done],
+                         "test_loss": t["test_loss"][done]}
+        return out
 
 
 def sha256_of(path, decompress):
@@ -341,7 +395,16 @@ def read_idx(path, count):
 # Figures.
 # ---------------------------------------------------------------------------------------------
 
-def image_grid(images, titles, suptitle, path):
+def save_figure(fig, out_dir, name, written):
+    """NAME.png (150 dpi) and NAME.pdf."""
+    for ext in ("png", "pdf"):
+        path = os.path.join(out_dir, f"{name}.{ext}")
+        fig.savefig(path, dpi=FIGURE_DPI)
+        written.append(path)
+    plt.close(fig)
+
+
+def image_grid(images, titles, suptitle, out_dir, name, written):
     fig, axes = plt.subplots(4, 4, figsize=(7, 7.6))
     for ax, img, title in zip(axes.flat, images, titles):
         ax.imshow(img, cmap="inferno", interpolation="nearest")  # row 0 on top, as the seed shows it
@@ -351,8 +414,7 @@ def image_grid(images, titles, suptitle, path):
         ax.axis("off")
     fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out_dir, name, written)
 
 
 def plot_images(run, out_dir, data_dir, written):
@@ -364,13 +426,12 @@ def plot_images(run, out_dir, data_dir, written):
         return
     images = read_idx(images_path, 16)
     labels = read_idx(labels_path, 16)
-    path = os.path.join(out_dir, "training-images.png")
-    image_grid(images, [str(int(y)) for y in labels], "First 16 training images with their labels", path)
-    written.append(path)
-    # The pretext pseudo-labels the run drew (/pretext/train_rotations); files without them (an
-    # older format, or a run stopped before the pretext phase) get an illustration instead: image i
-    # turned by i mod 4 quarter turns. Either way the rotation is np.rot90, the exact
-    # counter-clockwise rotation pretext applies.
+    image_grid(images, [str(int(y)) for y in labels], "First 16 training images with their labels",
+               out_dir, "training-images", written)
+    # The pretext pseudo-labels the run drew (/pretext/train_rotations); files without them (a run
+    # stopped before the pretext phase) get an illustration instead: image i turned by i mod 4
+    # quarter turns. Either way the rotation is np.rot90, the exact counter-clockwise rotation
+    # pretext applies.
     stored = None
     with h5py.File(run.path, "r") as f:
         if "pretext/train_rotations" in f:
@@ -384,9 +445,7 @@ def plot_images(run, out_dir, data_dir, written):
                  "(i mod 4) x 90 degrees counter-clockwise)")
     rotated = [np.rot90(img, k) for img, k in zip(images, turns)]
     titles = [f"{int(y)}: {90 * k} degrees" for y, k in zip(labels, turns)]
-    path = os.path.join(out_dir, "rotated-images.png")
-    image_grid(rotated, titles, title, path)
-    written.append(path)
+    image_grid(rotated, titles, title, out_dir, "rotated-images", written)
 
 
 def plot_curves(run, out_dir, written):
@@ -410,13 +469,14 @@ def plot_curves(run, out_dir, written):
             ax.grid(alpha=0.3)
             ax.legend()
     fig.tight_layout()
-    path = os.path.join(out_dir, "training-curves.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
+    save_figure(fig, out_dir, "training-curves", written)
 
 
 def plot_comparison(run, out_dir, written):
+    if run.trials is None:
+        print(f"analyze: {run.path}: {len(run.groups)} (seed, label budget) runs in one file: "
+              f"per-run comparison skipped (see label_curve)")
+        return
     kinds = [k for k in KINDS if len(run.trials[k]["test_accuracy"]) > 0]
     if not kinds:
         print(f"analyze: {run.path}: no finished trials: comparison skipped")
@@ -437,37 +497,42 @@ def plot_comparison(run, out_dir, written):
     fig.suptitle(f"Test {' and '.join(v for v, _ in VARIABLES)} of the trials, "
                  f"{run.labels} labelled images each ({run.stem})", fontsize=11)
     fig.tight_layout()
-    path = os.path.join(out_dir, "comparison.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
+    save_figure(fig, out_dir, "comparison", written)
 
 
 # ---------------------------------------------------------------------------------------------
-# Tables.
+# Tables of single runs.
 # ---------------------------------------------------------------------------------------------
 
 CSV_COLUMNS = ["file", "labels", "variable", "kind", "n", "mean", "sd", "median", "q1", "q3", "iqr",
                "ci95_low", "ci95_high", "mann_whitney_u", "mann_whitney_p", "mann_whitney_method",
-               "welch_t", "welch_df", "welch_p"]
+               "welch_t", "welch_df", "welch_p", "experiment_seed"]
 
 
-def run_statistics(run):
-    """Rows for summary.csv: one per (variable, kind); the tests (supervised vs self-supervised,
-    U of the supervised sample) repeated on both rows of a variable."""
+def group_statistics(path, seed, labels, trials):
+    """Rows for summary.csv of one (seed, label budget): one per (variable, kind); the tests
+    (supervised vs self-supervised, U of the supervised sample) repeated on both rows of a
+    variable."""
     rows = []
     for variable, field in VARIABLES:
-        x = run.trials["supervised"][field]
-        y = run.trials["self_supervised"][field]
+        x = trials["supervised"][field]
+        y = trials["self_supervised"][field]
         mw = mann_whitney_u(x, y)
         welch = welch_t_test(x, y)
         for kind in KINDS:
-            row = {"file": run.path, "labels": run.labels, "variable": variable, "kind": kind}
-            row.update(describe(run.trials[kind][field]))
+            row = {"file": path, "labels": labels, "variable": variable, "kind": kind}
+            row.update(describe(trials[kind][field]))
             row.update({"mann_whitney_u": mw["u"], "mann_whitney_p": mw["p"],
                         "mann_whitney_method": mw["method"], "welch_t": welch["t"],
-                        "welch_df": welch["df"], "welch_p": welch["p"]})
+                        "welch_df": welch["df"], "welch_p": welch["p"], "experiment_seed": seed})
             rows.append(row)
+    return rows
+
+
+def run_statistics(run):
+    rows = []
+    for seed, labels in run.groups:
+        rows += group_statistics(run.path, seed, labels, run.group_trials(seed, labels))
     return rows
 
 
@@ -482,7 +547,7 @@ def fmt(value, digits=4):
 
 
 def fmt_p(p):
-    if p is None or math.isnan(p):
+    if p is None or (isinstance(p, float) and math.isnan(p)):
         return "n/a"
     return f"{p:.2e}" if p < 1e-4 else f"{p:.4f}"
 
@@ -496,41 +561,71 @@ def write_csv(path, rows, columns):
                         for k, v in row.items() if k in columns})
 
 
-def markdown_summary(runs, rows_by_run, sweep_rows):
+def _group_markdown(rows):
+    lines = ["| variable | kind | n | mean | sd | median | Q1 | Q3 | IQR | 95% CI of the mean |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        lines.append(f"| {r['variable']} | {KIND_TITLES[r['kind']]} | {r['n']} | {fmt(r['mean'])} | "
+                     f"{fmt(r['sd'])} | {fmt(r['median'])} | {fmt(r['q1'])} | {fmt(r['q3'])} | "
+                     f"{fmt(r['iqr'])} | [{fmt(r['ci95_low'])}, {fmt(r['ci95_high'])}] |")
+    lines += ["", "Supervised vs self-supervised, two-sided:", "",
+              "| variable | Mann-Whitney U | p (method) | Welch t | df | p |",
+              "|---|---:|---|---:|---:|---:|"]
+    for r in rows[::len(KINDS)]:
+        lines.append(f"| {r['variable']} | {fmt(r['mann_whitney_u'], 1)} | {fmt_p(r['mann_whitney_p'])} "
+                     f"({r['mann_whitney_method']}) | {fmt(r['welch_t'], 3)} | {fmt(r['welch_df'], 2)} | "
+                     f"{fmt_p(r['welch_p'])} |")
+    return lines
+
+
+def _phase_lines(phases):
+    lines = []
+    for phase, title in (("benchmark", "Benchmark (all training labels)"), ("pretext", "Pretext (rotation)")):
+        if phase in phases:
+            p = phases[phase]
+            lines.append(f"{title}: test accuracy {p['test_accuracy']:.4f}, test loss {p['test_loss']:.4f}.")
+    return lines
+
+
+def markdown_summary(runs, rows_by_run, sweep_rows, study):
     lines = ["# pretext results summary", ""]
     for run in runs:
         rows = rows_by_run[run.path]
         lines += [f"## {run.path}", ""]
         status = "complete" if run.complete else "INCOMPLETE (trials still missing)"
-        lines.append(f"{status}; {run.labels} labelled images per trial; trials done: " +
-                     ", ".join(f"{KIND_TITLES[k].lower()} {len(run.trials[k]['test_accuracy'])} of "
-                               f"{run.trials[k]['n_rows']}" for k in KINDS) +
-                     f"; seed {run.config.get('experiment.seed', '?')}.")
-        for phase, title in (("benchmark", "Benchmark (all training labels)"), ("pretext", "Pretext (rotation)")):
-            if phase in run.phases:
-                p = run.phases[phase]
-                lines.append(f"{title}: test accuracy {p['test_accuracy']:.4f}, test loss {p['test_loss']:.4f}.")
-        lines += ["", "| variable | kind | n | mean | sd | median | Q1 | Q3 | IQR | 95% CI of the mean |",
-                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-        for r in rows:
-            lines.append(f"| {r['variable']} | {KIND_TITLES[r['kind']]} | {r['n']} | {fmt(r['mean'])} | "
-                         f"{fmt(r['sd'])} | {fmt(r['median'])} | {fmt(r['q1'])} | {fmt(r['q3'])} | "
-                         f"{fmt(r['iqr'])} | [{fmt(r['ci95_low'])}, {fmt(r['ci95_high'])}] |")
-        lines += ["", "Supervised vs self-supervised, two-sided:", "",
-                  "| variable | Mann-Whitney U | p (method) | Welch t | df | p |",
-                  "|---|---:|---|---:|---:|---:|"]
-        for r in rows[::len(KINDS)]:
-            lines.append(f"| {r['variable']} | {fmt(r['mann_whitney_u'], 1)} | {fmt_p(r['mann_whitney_p'])} "
-                         f"({r['mann_whitney_method']}) | {fmt(r['welch_t'], 3)} | {fmt(r['welch_df'], 2)} | "
-                         f"{fmt_p(r['welch_p'])} |")
+        if run.trials is not None:
+            lines.append(f"{status}; {run.labels} labelled images per trial; trials done: " +
+                         ", ".join(f"{KIND_TITLES[k].lower()} {len(run.trials[k]['test_accuracy'])} of "
+                                   f"{run.trials[k]['n_rows']}" for k in KINDS) +
+                         f"; seed {run.config.get('experiment.seed', '?')}.")
+            lines += _phase_lines(run.phases)
+            lines += [""] + _group_markdown(rows)
+        else:
+            seeds = sorted({s for s, _ in run.groups})
+            budgets = sorted({lb for _, lb in run.groups})
+            lines.append(f"{status}; format {run.format_version}; seeds {', '.join(map(str, seeds))}; "
+                         f"label budgets {', '.join(map(str, budgets))}; trials "
+                         f"{'paired' if run.paired else 'not paired'} across the kinds.")
+            for seed, phases in run.seed_phases.items():
+                phase_lines = _phase_lines(phases)
+                if phase_lines:
+                    lines.append(f"Seed {seed}: " + " ".join(phase_lines))
+            if not run.seed_phases:
+                lines += _phase_lines(run.phases)
+            per_group = len(VARIABLES) * len(KINDS)
+            for i, (seed, labels) in enumerate(run.groups):
+                lines += ["", f"### seed {seed}, {labels} labelled images per trial", ""]
+                lines += _group_markdown(rows[i * per_group:(i + 1) * per_group])
         lines.append("")
     if sweep_rows:
-        lines += ["## Sweep: test accuracy against labelled images", "",
+        lines += ["## Sweep: test accuracy against labelled images (trials pooled)", "",
                   "| labels | kind | files | n | mean | 95% CI of the mean |", "|---:|---|---:|---:|---:|---|"]
         for r in sweep_rows:
             lines.append(f"| {r['labels']} | {KIND_TITLES[r['kind']]} | {r['files']} | {r['n']} | {fmt(r['mean'])} | "
                          f"[{fmt(r['ci95_low'])}, {fmt(r['ci95_high'])}] |")
         lines.append("")
+    if study:
+        lines += study_markdown(study)
     lines += ["Quantiles: linear interpolation (R's type 7). CI: mean +- t(0.975, n-1) sd / sqrt(n). "
               "Mann-Whitney U is the statistic of the supervised sample (R's W); exact p without ties "
               "and n < 50 per kind, else normal approximation with tie and continuity corrections. "
@@ -539,7 +634,7 @@ def markdown_summary(runs, rows_by_run, sweep_rows):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sweep over several files.
+# Several label budgets: trials pooled per budget (the figure of earlier versions).
 # ---------------------------------------------------------------------------------------------
 
 # Config keys a sweep is expected to vary (a label budget, seeds, resources that do not change results).
@@ -548,49 +643,223 @@ INTENDED_SWEEP_KEYS = ("trials.labels", "experiment.seed", "trials.supervised", 
 SWEEP_COLUMNS = ["labels", "kind", "files", "n", "mean", "sd", "ci95_low", "ci95_high"]
 
 
-def sweep_statistics(runs):
-    """Trials pooled over the files with the same trials.labels (e.g. an array job's seeds)."""
+def combined_table(runs):
+    """The tidy tables of all files, with file and paired columns, and the trials that appear in
+    more than one file (as text; the pooled outputs are not made then)."""
+    parts = []
+    for run in runs:
+        t = dict(run.table)
+        t["file"] = np.array([run.path] * len(t["kind"]), dtype=object)
+        t["paired"] = np.full(len(t["kind"]), run.paired)
+        parts.append(t)
+    table = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+    seen, duplicates = {}, []
+    for i in range(len(table["kind"])):
+        key = (table["kind"][i], int(table["experiment_seed"][i]), int(table["labels"][i]), int(table["index"][i]))
+        if key in seen and seen[key] != table["file"][i]:
+            duplicates.append(f"{table['file'][i]} and {seen[key]} both hold the {key[0]} trial {key[3]} "
+                              f"of seed {key[1]} with {key[2]} labels")
+        seen.setdefault(key, table["file"][i])
+    return table, duplicates
+
+
+def sweep_statistics(table):
+    """Trials pooled over the files and seeds with the same label budget."""
     rows = []
-    for labels in sorted({r.labels for r in runs}):
-        group = [r for r in runs if r.labels == labels]
+    for labels in sorted(set(int(v) for v in table["labels"])):
         for kind in KINDS:
-            acc = np.concatenate([r.trials[kind]["test_accuracy"] for r in group])
-            d = describe(acc)
-            rows.append({"labels": labels, "kind": kind, "files": len(group), "n": d["n"], "mean": d["mean"],
-                         "sd": d["sd"], "ci95_low": d["ci95_low"], "ci95_high": d["ci95_high"]})
+            m = (table["labels"] == labels) & (table["kind"] == kind)
+            d = describe(table["test_accuracy"][m & table["done"]])
+            rows.append({"labels": labels, "kind": kind, "files": len(set(table["file"][m])), "n": d["n"],
+                         "mean": d["mean"], "sd": d["sd"], "ci95_low": d["ci95_low"], "ci95_high": d["ci95_high"]})
     return rows
 
 
-def plot_sweep(sweep_rows, out_dir, written):
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    labels_all = sorted({r["labels"] for r in sweep_rows})
+def _accuracy_axes(ax, labels_all):
     log_x = labels_all[-1] >= 10 * labels_all[0]
-    for offset, kind, marker in ((-1, "supervised", "o"), (1, "self_supervised", "s")):
-        rows = [r for r in sweep_rows if r["kind"] == kind and r["n"] > 0]
-        if not rows:
-            continue
-        x = np.array([r["labels"] for r in rows], dtype=float)
-        x = x * (1.0 + 0.02 * offset) if log_x else x + 0.01 * offset * (labels_all[-1] - labels_all[0])
-        mean = np.array([r["mean"] for r in rows])
-        low = np.array([r["ci95_low"] for r in rows])
-        high = np.array([r["ci95_high"] for r in rows])
-        # n = 1 has no interval: draw the point without a bar
-        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
-        ax.errorbar(x, mean, yerr=yerr, fmt=marker + "-", capsize=4, label=KIND_TITLES[kind])
     if log_x:
         ax.set_xscale("log")
     ax.set_xticks(labels_all, [str(v) for v in labels_all])
     ax.minorticks_off()
     ax.set_xlabel("labelled training images per trial (trials.labels)")
     ax.set_ylabel("test accuracy")
-    ax.set_title("Test accuracy against number of labels (mean and 95% CI)")
     ax.grid(alpha=0.3)
+    return log_x
+
+
+def _errorbar_rows(ax, rows, labels_all, log_x, low_key, high_key):
+    for offset, kind, marker in ((-1, "supervised", "o"), (1, "self_supervised", "s")):
+        kind_rows = [r for r in rows if r["kind"] == kind and not math.isnan(r["mean"])]
+        if not kind_rows:
+            continue
+        x = np.array([r["labels"] for r in kind_rows], dtype=float)
+        span = labels_all[-1] - labels_all[0]
+        x = x * (1.0 + 0.02 * offset) if log_x else x + 0.01 * offset * span
+        mean = np.array([r["mean"] for r in kind_rows])
+        low = np.array([r[low_key] for r in kind_rows])
+        high = np.array([r[high_key] for r in kind_rows])
+        # no interval (one seed, one trial): the point without a bar
+        yerr = np.vstack([np.nan_to_num(mean - low), np.nan_to_num(high - mean)])
+        ax.errorbar(x, mean, yerr=yerr, fmt=marker + "-", capsize=4, label=KIND_TITLES[kind])
     ax.legend()
+
+
+def plot_sweep(sweep_rows, out_dir, written):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    labels_all = sorted({r["labels"] for r in sweep_rows})
+    log_x = _accuracy_axes(ax, labels_all)
+    _errorbar_rows(ax, [r for r in sweep_rows if r["n"] > 0], labels_all, log_x, "ci95_low", "ci95_high")
+    ax.set_title("Test accuracy against number of labels, trials pooled (mean and 95% CI)")
     fig.tight_layout()
-    path = os.path.join(out_dir, "sweep.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    written.append(path)
+    save_figure(fig, out_dir, "sweep", written)
+
+
+# ---------------------------------------------------------------------------------------------
+# The study: several seeds and label budgets, the seed as the unit of replication.
+# ---------------------------------------------------------------------------------------------
+
+LABEL_CURVE_COLUMNS = ["kind", "labels", "n_seeds", "mean", "ci_low", "ci_high"]
+PER_SEED_COLUMNS = ["experiment_seed", "labels", "kind", "n_rows", "n", "mean", "sd"]
+SEED_COMPARISON_COLUMNS = ["labels", "n_seeds", "mean_supervised", "mean_self_supervised", "mean_diff", "sd_diff",
+                           "ci_low", "ci_high", "paired_t", "paired_df", "paired_p", "wilcoxon_v", "wilcoxon_p",
+                           "wilcoxon_method"]
+PAIRED_TRIALS_COLUMNS = ["experiment_seed", "labels", "n_pairs", "mean_diff", "sd_diff", "ci_low", "ci_high",
+                         "t", "df", "p"]
+WILCOXON_MIN_SEEDS = 6
+
+
+def per_seed_statistics(table):
+    """Per (seed, label budget, kind): trial rows, finished trials, mean and sd of their test accuracy."""
+    rows = []
+    keys = sorted({(int(s), int(lb)) for s, lb in zip(table["experiment_seed"], table["labels"])})
+    for seed, labels in keys:
+        for kind in KINDS:
+            m = (table["experiment_seed"] == np.uint64(seed)) & (table["labels"] == labels) & (table["kind"] == kind)
+            acc = table["test_accuracy"][m & table["done"]]
+            rows.append({"experiment_seed": seed, "labels": labels, "kind": kind, "n_rows": int(m.sum()),
+                         "n": len(acc), "mean": float(acc.mean()) if len(acc) else NAN,
+                         "sd": float(acc.std(ddof=1)) if len(acc) > 1 else NAN})
+    return rows
+
+
+def label_curve_statistics(per_seed):
+    """Per (kind, label budget): the mean over seeds of the per-seed mean accuracies and its t
+    interval across seeds (n_seeds - 1 df; NaN with one seed). Seeds without a finished trial of
+    the kind do not count."""
+    rows = []
+    for kind in KINDS:
+        for labels in sorted({r["labels"] for r in per_seed}):
+            means = [r["mean"] for r in per_seed if r["kind"] == kind and r["labels"] == labels and r["n"] > 0]
+            low, high = t_interval(means)
+            rows.append({"kind": kind, "labels": labels, "n_seeds": len(means),
+                         "mean": float(np.mean(means)) if means else NAN, "ci_low": low, "ci_high": high})
+    return rows
+
+
+def seed_comparison_statistics(per_seed):
+    """Per label budget, the kinds compared with the seed as the unit: per seed the difference of
+    the mean accuracies (self-supervised - supervised), its mean and 95% t interval across seeds,
+    the paired t test across seeds and, from 6 seeds on, the Wilcoxon signed-rank test."""
+    rows = []
+    for labels in sorted({r["labels"] for r in per_seed}):
+        by_seed = {}
+        for r in per_seed:
+            if r["labels"] == labels and r["n"] > 0:
+                by_seed.setdefault(r["experiment_seed"], {})[r["kind"]] = r["mean"]
+        seeds = sorted(s for s, v in by_seed.items() if len(v) == len(KINDS))
+        sup = np.array([by_seed[s]["supervised"] for s in seeds])
+        ss = np.array([by_seed[s]["self_supervised"] for s in seeds])
+        pt = paired_t_test(ss, sup)
+        row = {"labels": labels, "n_seeds": len(seeds),
+               "mean_supervised": float(sup.mean()) if len(seeds) else NAN,
+               "mean_self_supervised": float(ss.mean()) if len(seeds) else NAN,
+               "mean_diff": pt["mean_diff"], "sd_diff": pt["sd_diff"], "ci_low": pt["ci_low"], "ci_high": pt["ci_high"],
+               "paired_t": pt["t"], "paired_df": pt["df"], "paired_p": pt["p"],
+               "wilcoxon_v": NAN, "wilcoxon_p": NAN, "wilcoxon_method": f"n/a (fewer than {WILCOXON_MIN_SEEDS} seeds)"}
+        if len(seeds) >= WILCOXON_MIN_SEEDS:
+            w = wilcoxon_signed_rank(ss - sup)
+            row.update({"wilcoxon_v": w["v"], "wilcoxon_p": w["p"], "wilcoxon_method": w["method"]})
+        rows.append(row)
+    return rows
+
+
+def paired_trials_statistics(table):
+    """Per (seed, label budget) of files with trials.paired = true: the paired t test of the
+    per-trial differences (self-supervised trial i - supervised trial i; both used the same
+    labelled images and head initialisation)."""
+    rows = []
+    m_paired = table["paired"].astype(bool)
+    keys = sorted({(int(s), int(lb)) for s, lb in zip(table["experiment_seed"][m_paired], table["labels"][m_paired])})
+    for seed, labels in keys:
+        m = m_paired & (table["experiment_seed"] == np.uint64(seed)) & (table["labels"] == labels) & table["done"]
+        acc = {kind: {int(i): a for i, a in zip(table["index"][m & (table["kind"] == kind)],
+                                                table["test_accuracy"][m & (table["kind"] == kind)])}
+               for kind in KINDS}
+        common = sorted(set(acc["supervised"]) & set(acc["self_supervised"]))
+        pt = paired_t_test([acc["self_supervised"][i] for i in common], [acc["supervised"][i] for i in common])
+        rows.append({"experiment_seed": seed, "labels": labels, "n_pairs": len(common), "mean_diff": pt["mean_diff"],
+                     "sd_diff": pt["sd_diff"], "ci_low": pt["ci_low"], "ci_high": pt["ci_high"],
+                     "t": pt["t"], "df": pt["df"], "p": pt["p"]})
+    return rows
+
+
+def plot_label_curve(curve_rows, out_dir, written):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    labels_all = sorted({r["labels"] for r in curve_rows})
+    log_x = _accuracy_axes(ax, labels_all)
+    _errorbar_rows(ax, curve_rows, labels_all, log_x, "ci_low", "ci_high")
+    n_seeds = sorted({r["n_seeds"] for r in curve_rows if r["n_seeds"] > 0})
+    seeds_text = (f"{n_seeds[0]} seed{'s' if n_seeds[0] != 1 else ''}" if len(n_seeds) == 1
+                  else f"{n_seeds[0]}-{n_seeds[-1]} seeds") if n_seeds else "no seeds"
+    ax.set_title(f"Test accuracy against number of labels\n(mean over {seeds_text} of the per-seed means; "
+                 f"95% t interval across seeds)", fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, out_dir, "label_curve", written)
+
+
+def study_statistics(table):
+    per_seed = per_seed_statistics(table)
+    return {"per_seed": per_seed, "label_curve": label_curve_statistics(per_seed),
+            "seed_comparison": seed_comparison_statistics(per_seed),
+            "paired_trials": paired_trials_statistics(table)}
+
+
+def study_markdown(study):
+    lines = ["## Study: seeds as the unit of replication", "",
+             "Test accuracy per label budget: the mean over seeds of each seed's mean over its trials, "
+             "95% t interval across seeds (n_seeds - 1 df; none with one seed).", "",
+             "| kind | labels | seeds | mean | 95% CI across seeds |", "|---|---:|---:|---:|---|"]
+    for r in study["label_curve"]:
+        lines.append(f"| {KIND_TITLES[r['kind']]} | {r['labels']} | {r['n_seeds']} | {fmt(r['mean'])} | "
+                     f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] |")
+    lines += ["", "Self-supervised - supervised, per label budget, one difference of means per seed "
+              f"(paired t test across seeds; Wilcoxon signed-rank from {WILCOXON_MIN_SEEDS} seeds on):", "",
+              "| labels | seeds | mean difference | 95% CI | paired t | df | p | Wilcoxon V | p (method) |",
+              "|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for r in study["seed_comparison"]:
+        wil = (f"{fmt(r['wilcoxon_v'], 1)} | {fmt_p(r['wilcoxon_p'])} ({r['wilcoxon_method']})"
+               if not math.isnan(r["wilcoxon_v"]) else f"n/a | {r['wilcoxon_method']}")
+        lines.append(f"| {r['labels']} | {r['n_seeds']} | {fmt(r['mean_diff'])} | [{fmt(r['ci_low'])}, "
+                     f"{fmt(r['ci_high'])}] | {fmt(r['paired_t'], 3)} | {fmt(r['paired_df'], 0)} | "
+                     f"{fmt_p(r['paired_p'])} | {wil} |")
+    if study["paired_trials"]:
+        lines += ["", "Paired trials (trials.paired = true: trial i of both kinds shares its labelled images and "
+                  "head initialisation): self-supervised - supervised per trial, paired t test within each seed:", "",
+                  "| seed | labels | pairs | mean difference | 95% CI | t | df | p |",
+                  "|---:|---:|---:|---:|---|---:|---:|---:|"]
+        for r in study["paired_trials"]:
+            lines.append(f"| {r['experiment_seed']} | {r['labels']} | {r['n_pairs']} | {fmt(r['mean_diff'])} | "
+                         f"[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}] | {fmt(r['t'], 3)} | {fmt(r['df'], 0)} | "
+                         f"{fmt_p(r['p'])} |")
+    lines += ["", "Per seed (test accuracy of the finished trials):", "",
+              "| seed | labels | kind | trials | finished | mean | sd |", "|---:|---:|---|---:|---:|---:|---:|"]
+    for r in study["per_seed"]:
+        lines.append(f"| {r['experiment_seed']} | {r['labels']} | {KIND_TITLES[r['kind']]} | {r['n_rows']} | "
+                     f"{r['n']} | {fmt(r['mean'])} | {fmt(r['sd'])} |")
+    lines += ["", "The trials of one seed are not independent replicates (all self-supervised trials of a seed "
+              "share one pretext model, and both kinds share the seed's data draws): the seed is the unit "
+              "of replication for comparing the kinds (docs/analysis.md).", ""]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------
@@ -603,12 +872,22 @@ def main(argv=None):
     ap.add_argument("--data-dir", metavar="DIR", help="folder with the MNIST IDX files, if not where the run found them")
     args = ap.parse_args(argv)
 
+    seen_paths = set()
+    for path in args.files:
+        real = os.path.realpath(path)
+        if real in seen_paths:
+            sys.exit(f"analyze: {path} is given twice")
+        seen_paths.add(real)
     runs = []
     for path in args.files:
         try:
             runs.append(Run(path))
         except (OSError, ValueError, KeyError) as e:
             sys.exit(f"analyze: cannot read {path}: {e}")
+    table, duplicates = combined_table(runs)
+    if duplicates:
+        print(f"analyze: warning: {duplicates[0]} ({len(duplicates)} such trials): the files repeat "
+              f"(seed, label budget) runs, so the pooled outputs (sweep, study) are not made; give each run once")
     out_dir = args.out or os.path.join(os.path.dirname(os.path.abspath(args.files[0])), runs[0].stem + "-analysis")
     os.makedirs(out_dir, exist_ok=True)
 
@@ -635,7 +914,8 @@ def main(argv=None):
         all_rows += rows_by_run[run.path]
 
     sweep_rows = []
-    if len({r.labels for r in runs}) > 1:
+    budgets = sorted(set(int(v) for v in table["labels"]))
+    if len(budgets) > 1 and not duplicates:
         # A sweep compares label budgets: other differences (epochs, data size) would confound it.
         varying = set(INTENDED_SWEEP_KEYS)
         keys = set().union(*(r.config for r in runs)) - varying
@@ -643,20 +923,35 @@ def main(argv=None):
         if differing:
             print("analyze: warning: the files also differ in " + ", ".join(differing) +
                   ": the sweep mixes those settings")
-        sweep_rows = sweep_statistics(runs)
+        sweep_rows = sweep_statistics(table)
         plot_sweep(sweep_rows, out_dir, written)
         path = os.path.join(out_dir, "sweep.csv")
         write_csv(path, sweep_rows, SWEEP_COLUMNS)
         written.append(path)
-    elif len(runs) > 1:
+    elif len(runs) > 1 and len(budgets) == 1:
         print("analyze: every file has the same trials.labels: no sweep figure")
+
+    study = None
+    n_groups = len({(int(s), int(lb)) for s, lb in zip(table["experiment_seed"], table["labels"])})
+    if n_groups > 1 and not duplicates:
+        study = study_statistics(table)
+        plot_label_curve(study["label_curve"], out_dir, written)
+        for name, rows, columns in (("label_curve.csv", study["label_curve"], LABEL_CURVE_COLUMNS),
+                                    ("per_seed.csv", study["per_seed"], PER_SEED_COLUMNS),
+                                    ("seed_comparison.csv", study["seed_comparison"], SEED_COMPARISON_COLUMNS),
+                                    ("paired_trials.csv", study["paired_trials"], PAIRED_TRIALS_COLUMNS)):
+            if name == "paired_trials.csv" and not rows:
+                continue
+            path = os.path.join(out_dir, name)
+            write_csv(path, rows, columns)
+            written.append(path)
 
     path = os.path.join(out_dir, "summary.csv")
     write_csv(path, all_rows, CSV_COLUMNS)
     written.append(path)
     path = os.path.join(out_dir, "summary.md")
     with open(path, "w") as fh:
-        fh.write(markdown_summary(runs, rows_by_run, sweep_rows))
+        fh.write(markdown_summary(runs, rows_by_run, sweep_rows, study))
     written.append(path)
 
     print(f"analyze: wrote {len(written)} files into {out_dir}:")

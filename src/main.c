@@ -1,24 +1,40 @@
-/* main.c: the pretext program: initialises MPI and dispatches the subcommand. */
+/* main.c: the pretext program: dispatches the subcommand, answers --help and --version without
+ * starting MPI, otherwise initialises MPI around the command and combines the ranks' exit
+ * statuses. */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "pt_build_commit.h"
+#include "pt_args.h"
 #include "pt_cli.h"
-#include "pt_train.h"
+#include "pt_mpi.h"
+#include "pt_signals.h"
 #include "pt_util.h"
 
+const PtCommand pt_commands[] = {
+    {"run", "the whole experiment (benchmark, pretext task, 20+20 trials) over MPI ranks;\n"
+            "          results in one HDF5 file", pt_cmd_run, pt_cmd_run_usage},
+    {"train", "the supervised benchmark only, with Keras-like epoch lines", pt_cmd_train, pt_cmd_train_usage},
+    {"bench", "engine throughput (images/s) for training and inference", pt_cmd_bench, pt_cmd_bench_usage},
+    {NULL, NULL, NULL, NULL},
+};
+
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: pretext <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  run     the whole experiment (benchmark, pretext task, 20+20 trials) over MPI ranks;\n"
-            "          results in one HDF5 file\n"
-            "  train   the supervised benchmark only, with Keras-like epoch lines\n"
-            "  bench   engine throughput (images/s) for training and inference\n"
-            "\n"
-            "'pretext <command> --help' describes each. Version " PRETEXT_VERSION " (" PRETEXT_GIT_COMMIT ").\n");
+    fprintf(out, "usage: pretext <command> [options]\n\ncommands:\n");
+    for (const PtCommand *c = pt_commands; c->name; c++) fprintf(out, "  %-7s %s\n", c->name, c->summary);
+    fprintf(out, "\n'pretext <command> --help' describes each; 'pretext --version' names the build,\n"
+                 "the kernel sets and the CPU.\n");
+}
+
+/* How bad an exit status is, for combining the ranks' statuses: any error beats an interruption,
+ * an interruption beats success. */
+static int severity(int rc) {
+    switch (rc) {
+    case PT_EXIT_OK: return 0;
+    case PT_EXIT_RESUMABLE: return 1;
+    case PT_EXIT_USAGE: return 2;
+    default: return 3; /* PT_EXIT_ERROR and anything unexpected */
+    }
 }
 
 int main(int argc, char **argv) {
@@ -28,33 +44,42 @@ int main(int argc, char **argv) {
         return argc < 2 ? PT_EXIT_USAGE : PT_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("pretext " PRETEXT_VERSION " (" PRETEXT_GIT_COMMIT ")\n");
+        pt_print_version(stdout);
         return PT_EXIT_OK;
     }
-    int (*command)(int, char **) = NULL;
-    if (strcmp(argv[1], "run") == 0) command = pt_cmd_run;
-    else if (strcmp(argv[1], "train") == 0) command = pt_cmd_train;
-    else if (strcmp(argv[1], "bench") == 0) command = pt_cmd_bench;
+    const PtCommand *command = NULL;
+    for (const PtCommand *c = pt_commands; c->name; c++)
+        if (strcmp(argv[1], c->name) == 0) command = c;
     if (!command) {
         fprintf(stderr, "pretext: unknown command '%s'\n\n", argv[1]);
         usage(stderr);
         return PT_EXIT_USAGE;
+    }
+    /* --help and --version of a command: no MPI (a login node's MPI may not start outside a job). */
+    int info = pt_args_wants_info(argc - 1, argv + 1);
+    if (info == 'h') {
+        command->usage(stdout);
+        return PT_EXIT_OK;
+    }
+    if (info == 'v') {
+        pt_print_version(stdout);
+        return PT_EXIT_OK;
     }
     /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
      * starts up), and again after MPI_Init in case the MPI library installed its own. */
     pt_install_signal_handlers();
     MPI_Init(&argc, &argv);
     pt_install_signal_handlers();
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    pt_util_set_rank(rank, size);
-    int rc = command(argc - 1, argv + 1);
-    if (size > 1) {
-        /* A rank that failed alone must not leave the others waiting in MPI_Finalize. */
-        int worst = rc;
-        MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        rc = worst;
+    pt_mpi_setup_errors();
+    int rc = command->run(argc - 1, argv + 1);
+    if (pt_world_size() > 1) {
+        /* Every rank ends with the worst status of all: a rank that failed while another was
+         * interrupted makes the job fail (not "resumable"). The reduction also keeps a rank that
+         * failed alone from leaving the others waiting in MPI_Finalize. */
+        int mine[2] = {severity(rc), rc}, worst[2];
+        MPI_Allreduce(mine, worst, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD);
+        /* MPI_MAXLOC keeps the status (the "location") of the highest severity */
+        rc = worst[1];
     }
     MPI_Finalize();
     return rc;

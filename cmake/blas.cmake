@@ -1,0 +1,90 @@
+# blas.cmake: the CBLAS pretext links (the dense layers and `pretext bench --workload sgemm`).
+# PRETEXT_BLAS picks the vendor: auto (OpenBLAS if found, else whatever CMake's FindBLAS finds, or
+# CMake's BLA_VENDOR if the user set it), openblas, flexiblas (EasyBuild's foss toolchains), mkl,
+# blis or generic (the reference BLAS with its CBLAS). Sets:
+#   PRETEXT_BLAS_LIBRARIES      what to link
+#   PRETEXT_CBLAS_INCLUDE_DIR   the folder of the vendor's cblas.h (mkl: mkl_cblas.h)
+#   PRETEXT_BLAS_DEFINITIONS    PRETEXT_BLAS_VENDOR="<name>" and PRETEXT_BLAS_<NAME> (OpenBLAS's
+#                               thread and configuration calls are used only under PRETEXT_BLAS_OPENBLAS)
+set(pretext_bla_openblas OpenBLAS)
+set(pretext_bla_flexiblas FlexiBLAS)
+set(pretext_bla_mkl Intel10_64lp_seq)
+set(pretext_bla_blis FLAME)
+set(pretext_bla_generic Generic)
+
+string(TOLOWER "${PRETEXT_BLAS}" pretext_blas)
+if(pretext_blas STREQUAL "auto")
+  if(NOT BLA_VENDOR)
+    set(BLA_VENDOR OpenBLAS)
+    find_package(BLAS QUIET)
+    if(NOT BLAS_FOUND)
+      unset(BLA_VENDOR)
+      unset(BLAS_FOUND)
+      unset(BLAS_LIBRARIES)
+    endif()
+  endif()
+  if(NOT BLAS_FOUND)
+    find_package(BLAS)
+  endif()
+elseif(DEFINED pretext_bla_${pretext_blas})
+  set(BLA_VENDOR ${pretext_bla_${pretext_blas}})
+  find_package(BLAS)
+else()
+  message(FATAL_ERROR "PRETEXT_BLAS='${PRETEXT_BLAS}': expected auto, openblas, flexiblas, mkl, blis or generic")
+endif()
+if(NOT BLAS_FOUND)
+  message(FATAL_ERROR "no BLAS found for PRETEXT_BLAS=${PRETEXT_BLAS}${BLA_VENDOR}: install one (Debian: "
+                      "libopenblas-dev; modules: e.g. 'module load openblas'; Spack: openblas) or point "
+                      "CMAKE_PREFIX_PATH at it")
+endif()
+
+# Which vendor was found (auto, or BLA_VENDOR=All), from the libraries' names.
+string(TOLOWER "${BLAS_LIBRARIES}" pretext_blas_libs)
+if(pretext_blas_libs MATCHES "openblas")
+  set(pretext_blas_vendor openblas)
+elseif(pretext_blas_libs MATCHES "flexiblas")
+  set(pretext_blas_vendor flexiblas)
+elseif(pretext_blas_libs MATCHES "mkl")
+  set(pretext_blas_vendor mkl)
+elseif(pretext_blas_libs MATCHES "blis")
+  set(pretext_blas_vendor blis)
+else()
+  set(pretext_blas_vendor generic)
+endif()
+
+# The vendor's CBLAS header: beside its libraries first, then the usual places.
+set(pretext_cblas_hints)
+foreach(lib ${BLAS_LIBRARIES})
+  get_filename_component(dir "${lib}" DIRECTORY)
+  list(APPEND pretext_cblas_hints "${dir}/../include" "${dir}/../../include")
+endforeach()
+set(pretext_cblas_header cblas.h)
+set(pretext_cblas_suffixes)
+if(pretext_blas_vendor STREQUAL "openblas")
+  set(pretext_cblas_suffixes openblas-pthread openblas openblas-openmp openblas-serial
+      x86_64-linux-gnu/openblas-pthread aarch64-linux-gnu/openblas-pthread)
+elseif(pretext_blas_vendor STREQUAL "flexiblas")
+  set(pretext_cblas_suffixes flexiblas)
+elseif(pretext_blas_vendor STREQUAL "mkl")
+  set(pretext_cblas_header mkl_cblas.h)
+  list(APPEND pretext_cblas_hints $ENV{MKLROOT}/include)
+elseif(pretext_blas_vendor STREQUAL "blis")
+  set(pretext_cblas_suffixes blis x86_64-linux-gnu/blis aarch64-linux-gnu/blis)
+endif()
+find_path(PRETEXT_CBLAS_INCLUDE_DIR ${pretext_cblas_header} HINTS ${pretext_cblas_hints}
+          PATH_SUFFIXES ${pretext_cblas_suffixes} NO_CACHE)
+if(NOT PRETEXT_CBLAS_INCLUDE_DIR)
+  message(FATAL_ERROR "found the BLAS libraries (${BLAS_LIBRARIES}) but not their ${pretext_cblas_header}: "
+                      "set CMAKE_PREFIX_PATH or CMAKE_INCLUDE_PATH to its folder")
+endif()
+set(PRETEXT_BLAS_LIBRARIES ${BLAS_LIBRARIES})
+# The reference BLAS keeps its CBLAS in a library of its own.
+if(pretext_blas_vendor STREQUAL "generic")
+  find_library(PRETEXT_CBLAS_LIBRARY cblas)
+  if(PRETEXT_CBLAS_LIBRARY)
+    list(APPEND PRETEXT_BLAS_LIBRARIES ${PRETEXT_CBLAS_LIBRARY})
+  endif()
+endif()
+string(TOUPPER "${pretext_blas_vendor}" pretext_blas_upper)
+set(PRETEXT_BLAS_DEFINITIONS PRETEXT_BLAS_VENDOR="${pretext_blas_vendor}" PRETEXT_BLAS_${pretext_blas_upper})
+message(STATUS "pretext: BLAS ${pretext_blas_vendor}: ${PRETEXT_BLAS_LIBRARIES}; ${pretext_cblas_header} in ${PRETEXT_CBLAS_INCLUDE_DIR}")

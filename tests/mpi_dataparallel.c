@@ -17,9 +17,12 @@
 
 #include "pt_data.h"
 #include "pt_gradsync.h"
+#include "pt_adam.h"
+#include "pt_kernels.h"
 #include "pt_model.h"
 #include "pt_rng.h"
-#include "pt_train.h"
+#include "pt_fit.h"
+#include "pt_mpi.h"
 #include "pt_util.h"
 
 static int g_rank, g_size;
@@ -77,7 +80,7 @@ static void test_allreduced_gradient_equals_single_process(void **state) {
     pt_model_forward(whole, x, B, 1, dropout_seed, 0);
     int correct_whole = 0;
     double loss_whole = pt_model_loss(whole, labels, B, B, &correct_whole);
-    pt_model_backward(whole, B, NULL, NULL);
+    pt_model_backward(whole, B, NULL);
 
     int lo = B * g_rank / g_size, hi = B * (g_rank + 1) / g_size;
     pt_model_zero_grads(part);
@@ -86,19 +89,22 @@ static void test_allreduced_gradient_equals_single_process(void **state) {
     if (hi > lo) {
         pt_model_forward(part, x + (size_t)lo * PT_IMG_PIXELS, hi - lo, 1, dropout_seed, (uint64_t)lo);
         loss_part = pt_model_loss(part, labels + lo, hi - lo, B, &correct_part);
-        pt_model_backward(part, hi - lo, NULL, NULL);
+        pt_model_backward(part, hi - lo, NULL);
     }
     float *local_grads = pt_malloc(part->n_params * sizeof(float)); /* this rank's share alone */
     memcpy(local_grads, part->grads, part->n_params * sizeof(float));
-    part->grads[part->n_params] = (float)loss_part;
-    part->grads[part->n_params + 1] = (float)correct_part;
-    MPI_Allreduce(MPI_IN_PLACE, part->grads, (int)(part->n_params + PT_GRAD_EXTRA), MPI_FLOAT, MPI_SUM,
-                  MPI_COMM_WORLD);
-    double rel = max_rel_diff(part->grads, whole->grads, whole->n_params);
+    /* the gradients and, after them, the loss sum and hits: one buffer, one allreduce */
+    float *sum = pt_malloc((part->n_params + 2) * sizeof(float));
+    memcpy(sum, part->grads, part->n_params * sizeof(float));
+    sum[part->n_params] = (float)loss_part;
+    sum[part->n_params + 1] = (float)correct_part;
+    MPI_Allreduce(MPI_IN_PLACE, sum, (int)part->n_params + 2, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+    double rel = max_rel_diff(sum, whole->grads, whole->n_params);
     if (g_rank == 0) printf("ranks %d: gradient max relative difference %.3g\n", g_size, rel);
     assert_true(rel < 1e-5);
-    assert_true(fabs(part->grads[part->n_params] - loss_whole) < 1e-4 * fabs(loss_whole) + 1e-6);
-    assert_int_equal((int)part->grads[part->n_params + 1], correct_whole);
+    assert_true(fabs(sum[part->n_params] - loss_whole) < 1e-4 * fabs(loss_whole) + 1e-6);
+    assert_int_equal((int)sum[part->n_params + 1], correct_whole);
+    free(sum);
     /* The comparison can fail: one rank's share alone is far from the whole batch's gradient. */
     if (g_size > 1) assert_true(max_rel_diff(local_grads, whole->grads, whole->n_params) > 1e-2);
     free(local_grads);
@@ -147,7 +153,13 @@ static void test_fit_weights_identical_on_all_ranks(void **state) {
     pt_adam_init(&adam_one, one->n_params, 0.001f);
     PtHistory h_one;
     pt_history_init(&h_one, 3);
-    PtFitConfig fc = {3, 24, 0.25, 77, 32, "test", 0, PT_GRADSUM_AUTO, 0, NULL, NULL};
+    PtFitConfig fc = pt_fit_config_defaults();
+    fc.epochs = 3;
+    fc.batch_size = 24;
+    fc.validation_split = 0.25;
+    fc.seed = 77;
+    fc.eval_batch_size = 32;
+    fc.phase = "test";
     assert_int_equal(pt_fit(one, &adam_one, &view, &fc, &local, &h_one), PT_FIT_OK);
 
     const int modes[2] = {PT_GRADSUM_AUTO, PT_GRADSUM_MPI};
@@ -244,7 +256,13 @@ int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    pt_util_set_rank(g_rank, g_size);
+    pt_mpi_setup_errors();
+    PtKernelSet set;
+    int skip = pt_kernels_for_test(&set);
+    if (skip) {
+        MPI_Finalize();
+        return skip;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_allreduced_gradient_equals_single_process),
         cmocka_unit_test(test_fit_weights_identical_on_all_ranks),

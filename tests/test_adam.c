@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_adam.h"
+#include "pt_kernels.h"
 #include "pt_model.h"
 
 enum { STEPS = 5 };
@@ -153,6 +155,9 @@ static void test_adam_slices_and_summed_gradients(void **state) {
 }
 
 int main(void) {
+    PtKernelSet set;
+    int skip = pt_kernels_for_test(&set); /* the set named by PRETEXT_KERNELS */
+    if (skip) return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_closed_form),
         cmocka_unit_test(test_adam_slices_and_summed_gradients),

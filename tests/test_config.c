@@ -75,6 +75,8 @@ static void assert_config_equal(const PtConfig *a, const PtConfig *b) {
     assert_int_equal(a->downstream_finetune_epochs, b->downstream_finetune_epochs);
     assert_string_equal(a->downstream_transfer, b->downstream_transfer);
     assert_int_equal(a->run_threads, b->run_threads);
+    assert_string_equal(a->run_gradient_sum, b->run_gradient_sum);
+    assert_string_equal(a->run_kernels, b->run_kernels);
     /* And the canonical text of every key. */
     for (int i = 0; i < pt_config_key_count(); i++) {
         char va[4200], vb[4200];
@@ -100,7 +102,7 @@ static void scrambled(PtConfig *cfg) {
         "pretext.batch_size=33", "trials.supervised=5", "trials.self_supervised=6", "trials.labels=99",
         "trials.epochs=7", "trials.batch_size=8", "downstream.frozen_epochs=2",
         "downstream.finetune_epochs=0", "downstream.transfer=conv", "run.threads=4",
-        "run.gradient_sum=mpi"};
+        "run.gradient_sum=mpi", "run.kernels=generic"};
     size_t n = sizeof assignments / sizeof assignments[0];
     assert_int_equal((int)n, pt_config_key_count());
     for (size_t i = 0; i < n; i++) set_ok(cfg, assignments[i]);
@@ -498,7 +500,7 @@ static void test_write_ini_round_trip(void **state) {
 
 static void test_key_listing(void **state) {
     (void)state;
-    assert_int_equal(pt_config_key_count(), 20);
+    assert_int_equal(pt_config_key_count(), 21);
     assert_null(pt_config_key_name(-1));
     assert_null(pt_config_key_name(pt_config_key_count()));
     PtConfig cfg, copy;
@@ -510,7 +512,8 @@ static void test_key_listing(void **state) {
         assert_non_null(name);
         assert_non_null(strchr(name, '.'));
         for (int j = 0; j < i; j++) assert_string_not_equal(name, pt_config_key_name(j));
-        if (strcmp(name, "run.threads") == 0 || strcmp(name, "run.gradient_sum") == 0) {
+        if (strcmp(name, "run.threads") == 0 || strcmp(name, "run.gradient_sum") == 0 ||
+            strcmp(name, "run.kernels") == 0) {
             threads_seen++;
             assert_int_equal(pt_config_key_affects_results(i), 0);
         } else {
@@ -522,7 +525,7 @@ static void test_key_listing(void **state) {
         snprintf(assignment, sizeof assignment, "%s=%s", name, value);
         set_ok(&copy, assignment);
     }
-    assert_int_equal(threads_seen, 2);
+    assert_int_equal(threads_seen, 3);
     assert_config_equal(&copy, &cfg);
 
     /* Spot checks of the canonical text. */

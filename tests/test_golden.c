@@ -17,6 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pt_adam.h"
+#include "pt_kernels.h"
 #include "pt_model.h"
 #include "pt_util.h"
 
@@ -323,7 +325,7 @@ static void check_forward_backward(const char *file) {
     double rel_loss_only = compare_scalar("loss_only (mean)", loss_only / B, want_loss[0]);
 
     ReadyCheck check = {.gd = gd};
-    pt_model_backward(model, B, on_dense_ready, &check);
+    pt_model_backward(model, B, &(PtBackwardHooks){on_dense_ready, NULL, &check});
     printf("  after backward:\n");
     double rel_grads = compare_grads(gd, 0, PT_NUM_TENSORS - 1, 1.0f);
 
@@ -370,7 +372,7 @@ static void test_split_batch_and_accumulation(void **state) {
         pt_model_forward(model, gd->x + (size_t)first * 28 * 28, n, 0, 1, (uint64_t)first);
         loss_sum += pt_model_loss(model, gd->labels + first, n, B, &correct);
         correct_total += correct;
-        pt_model_backward(model, n, NULL, NULL);
+        pt_model_backward(model, n, NULL);
     }
     const double *want_loss = golden_get(&gd->golden, "loss", GOLDEN_F64, 1)->data;
     const float *want_logits =
@@ -382,7 +384,7 @@ static void test_split_batch_and_accumulation(void **state) {
     pt_model_forward(model, gd->x, B, 0, 1, 0);
     int correct_again = 0;
     pt_model_loss(model, gd->labels, B, B, &correct_again);
-    pt_model_backward(model, B, NULL, NULL);
+    pt_model_backward(model, B, NULL);
     double rel_double = compare_grads(gd, 0, PT_NUM_TENSORS - 1, 2.0f);
 
     assert_true(rel_loss <= TOL_FORWARD);
@@ -407,7 +409,7 @@ static void test_frozen_conv_layers(void **state) {
     pt_model_forward(model, gd->x, B, 0, 1, 0);
     int correct = 0;
     pt_model_loss(model, gd->labels, B, B, &correct);
-    pt_model_backward(model, B, NULL, NULL);
+    pt_model_backward(model, B, NULL);
     double rel_dense = compare_grads(gd, PT_T_DENSE1_KERNEL, PT_T_DENSE2_BIAS, 1.0f);
     size_t conv_end = model->tensors[PT_T_DENSE1_KERNEL].offset;
     size_t nonzero = 0;
@@ -477,7 +479,7 @@ static void check_adam(const char *file) {
         snprintf(what, sizeof what, "loss before step %d", s + 1);
         double rel = compare_scalar(what, loss, want_losses[s]);
         if (rel > worst_loss) worst_loss = rel;
-        pt_model_backward(model, B, NULL, NULL);
+        pt_model_backward(model, B, NULL);
         pt_adam_step(&adam, model);
     }
     assert_int_equal(adam.t, steps);
@@ -588,6 +590,9 @@ static void test_reader_rejects_bad_files(void **state) {
 }
 
 int main(void) {
+    PtKernelSet set;
+    int skip = pt_kernels_for_test(&set); /* the set named by PRETEXT_KERNELS */
+    if (skip) return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_rejects_bad_files),
         cmocka_unit_test(test_forward_backward_n10),

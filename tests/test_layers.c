@@ -1,5 +1,6 @@
-/* test_layers.c: the layers of pt_layers.h: tiny hand-computed cases, fast conv paths against the
- * naive direct convolution, and central finite differences for every backward. */
+/* test_layers.c: the layers of pt_layers.h and the kernels of one kernel set (pt_kernels.h; the set
+ * named by PRETEXT_KERNELS, ctest runs this once per set): tiny hand-computed cases, every kernel
+ * against the naive reference, and central finite differences for every backward. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_kernels.h"
 #include "pt_layers.h"
 #include "pt_rng.h"
+
+static const PtKernels *K; /* the kernel set under test */
 
 static float *random_floats(size_t n, float lo, float hi, PtRng *rng) {
     float *p = malloc(n * sizeof *p);
@@ -65,13 +69,8 @@ static const float hand_out[9] = {
 
 static void test_conv_hand(void **state) {
     (void)state;
-    float out[9], col[9 * 4];
+    float out[9];
     pt_conv2x2_forward_naive(out, hand_x, hand_k, hand_b, 1, 3, 3, 1, 1);
-    for (int k = 0; k < 9; k++) assert_float_equal(out[k], hand_out[k], 1e-5);
-    pt_conv2x2_c1_forward(out, hand_x, hand_k, hand_b, 1, 3, 3, 1);
-    for (int k = 0; k < 9; k++) assert_float_equal(out[k], hand_out[k], 1e-5);
-    pt_im2col_2x2(col, hand_x, 1, 3, 3, 1);
-    pt_conv2x2_gemm_forward(out, col, hand_k, hand_b, 1, 3, 3, 1, 1);
     for (int k = 0; k < 9; k++) assert_float_equal(out[k], hand_out[k], 1e-5);
 
     /* Two input channels, two output channels, 2x2 image: out[0][0] sees all four pixels. */
@@ -109,7 +108,7 @@ static void test_maxpool_hand(void **state) {
         assert_float_equal(out[k], expect[k], 0);
         assert_int_equal(am[k], expect_am[k]);
     }
-    pt_relu_maxpool2_forward(out, am, x, 1, 4, 4, 1);
+    K->relu_maxpool_forward(out, am, x, 1, 4, 4, 1);
     assert_float_equal(out[1], 0.0f, 0);
     assert_int_equal(am[1], PT_POOL_DEAD);
     assert_float_equal(out[0], 5.0f, 0);
@@ -117,7 +116,7 @@ static void test_maxpool_hand(void **state) {
 
     const float dout[4] = {10, 20, 30, 40};
     float dx[16];
-    pt_maxpool2_backward(dx, dout, am, 1, 4, 4, 1);
+    K->maxpool_backward(dx, dout, am, 1, 4, 4, 1);
     const float expect_dx[16] = {0, 10, 0, 0,
                                  0, 0, 0, 0,
                                  0, 30, 40, 0,
@@ -150,33 +149,42 @@ static void test_dropout_hand(void **state) {
     pt_dropout_mask(mask, 1000, 0.3f, &a);
     for (int k = 0; k < 1000; k++)
         assert_true((mask[k] != 0.0f) == (pt_rng_uniform(&b) < 0.7f));
-    /* The multi-generator version gives each lane exactly the single-generator draws, and
-     * leaves each generator in the same state (checked over two consecutive calls). */
-    const int lane_counts[3] = {1, 3, PT_MASK_LANES};
-    for (int c = 0; c < 3; c++) {
-        int lanes = lane_counts[c];
+    /* The multi-generator kernel gives each lane exactly the single-generator draws, and leaves
+     * each generator in the same state (checked over consecutive calls whose lengths cover the
+     * SIMD blocks' tails: 17 = 16 + 1, 15, and the model's 12544, 1568, 256). */
+    const size_t lengths[6] = {17, 15, 300, 12544, 1568, 256};
+    const float rates_l[6] = {0.3f, 0.5f, 0.3f, 0.3f, 0.3f, 0.5f};
+    size_t total_len = 0;
+    for (int q = 0; q < 6; q++) total_len += lengths[q];
+    float *single = malloc(total_len * sizeof *single);
+    float *many_out = malloc(PT_MASK_LANES * total_len * sizeof *many_out);
+    for (int lanes = 1; lanes <= PT_MASK_LANES; lanes++) {
         PtRng many[PT_MASK_LANES], one;
         float *outs[PT_MASK_LANES];
-        float single[700];
-        for (int l = 0; l < lanes; l++) {
-            pt_rng_seed(&many[l], 100 + (uint64_t)l);
-            outs[l] = mask + l * 700;
+        for (int l = 0; l < lanes; l++) pt_rng_seed(&many[l], 100 + (uint64_t)l);
+        size_t at = 0;
+        for (int q = 0; q < 6; q++) {
+            for (int l = 0; l < lanes; l++) outs[l] = many_out + l * total_len + at;
+            K->dropout_mask_lanes(outs, lanes, lengths[q], rates_l[q], many);
+            at += lengths[q];
         }
-        pt_dropout_mask_lanes(outs, lanes, 300, 0.3f, many);
-        for (int l = 0; l < lanes; l++) outs[l] = mask + l * 700 + 300;
-        pt_dropout_mask_lanes(outs, lanes, 400, 0.5f, many);
         for (int l = 0; l < lanes; l++) {
             pt_rng_seed(&one, 100 + (uint64_t)l);
-            pt_dropout_mask(single, 300, 0.3f, &one);
-            pt_dropout_mask(single + 300, 400, 0.5f, &one);
-            assert_memory_equal(single, mask + l * 700, sizeof single);
+            at = 0;
+            for (int q = 0; q < 6; q++) {
+                pt_dropout_mask(single + at, lengths[q], rates_l[q], &one);
+                at += lengths[q];
+            }
+            assert_memory_equal(single, many_out + l * total_len, total_len * sizeof *single);
             assert_memory_equal(&one, &many[l], sizeof one);
         }
     }
+    free(single);
+    free(many_out);
     /* Apply scales kept units by 1/(1-rate) = 2 for rate 0.5. */
     const float x[4] = {1, 2, 3, 4}, m[4] = {2, 0, 2, 0};
     float y[4];
-    pt_dropout_apply(y, x, m, 4);
+    K->dropout_apply(y, x, m, 4);
     assert_float_equal(y[0], 2, 0);
     assert_float_equal(y[1], 0, 0);
     assert_float_equal(y[2], 6, 0);
@@ -239,7 +247,7 @@ static void test_softmax_ce_hand(void **state) {
 
 /* ---- fast conv paths against the naive convolution ---- */
 
-static void test_conv1_fast_vs_naive(void **state) {
+static void test_conv1_fused_vs_naive(void **state) {
     (void)state;
     PtRng rng;
     pt_rng_seed(&rng, 11);
@@ -248,26 +256,20 @@ static void test_conv1_fast_vs_naive(void **state) {
     float *x = random_floats((size_t)B * H * W, 0, 1, &rng);
     float *k = random_floats(4 * C, -0.5f, 0.5f, &rng);
     float *bias = random_floats(C, -0.2f, 0.2f, &rng);
-    float *dout = random_floats(n_out, -1, 1, &rng);
-    float *out_fast = zeros(n_out), *out_ref = zeros(n_out);
-    pt_conv2x2_c1_forward(out_fast, x, k, bias, B, H, W, C);
+    float *out_ref = zeros(n_out);
     pt_conv2x2_forward_naive(out_ref, x, k, bias, B, H, W, 1, C);
-    assert_true(max_rel_diff(out_fast, out_ref, n_out) < 1e-5);
 
-    float *dk_f = zeros(4 * C), *dk_r = zeros(4 * C), *db_f = zeros(C), *db_r = zeros(C);
-    float *dx_f = zeros((size_t)B * H * W), *dx_r = zeros((size_t)B * H * W);
-    pt_conv2x2_c1_backward(dx_f, dk_f, db_f, dout, x, k, B, H, W, C);
-    pt_conv2x2_backward_naive(dx_r, dk_r, db_r, dout, x, k, B, H, W, 1, C);
-    assert_true(max_rel_diff(dk_f, dk_r, 4 * C) < 1e-4);
-    assert_true(max_rel_diff(db_f, db_r, C) < 1e-4);
-    assert_true(max_rel_diff(dx_f, dx_r, (size_t)B * H * W) < 1e-5);
-
-    /* Fused conv + relu + pool == naive conv, then relu+pool; weight gradients through it. */
+    /* Fused conv + relu + pool == naive conv, then relu + pool; weight gradients through it. */
     size_t n_pool = n_out / 4;
     float *pooled = zeros(n_pool), *pooled_ref = zeros(n_pool), *dpooled = random_floats(n_pool, -1, 1, &rng);
     uint8_t *am = malloc(n_pool), *am_ref = malloc(n_pool);
-    pt_conv2x2_c1_relu_pool_forward(pooled, am, x, k, bias, B, H, W, C);
-    pt_relu_maxpool2_forward(pooled_ref, am_ref, out_ref, B, H, W, C);
+    K->conv1_relu_pool_forward(pooled, am, x, k, bias, B, H, W, C);
+    pt_maxpool2_forward(pooled_ref, am_ref, out_ref, B, H, W, C);
+    for (size_t q = 0; q < n_pool; q++)
+        if (pooled_ref[q] <= 0.0f) {
+            pooled_ref[q] = 0.0f;
+            am_ref[q] = PT_POOL_DEAD;
+        }
     assert_true(max_rel_diff(pooled, pooled_ref, n_pool) < 1e-5);
     size_t am_same = 0, dead = 0;
     for (size_t q = 0; q < n_pool; q++) {
@@ -277,58 +279,22 @@ static void test_conv1_fast_vs_naive(void **state) {
     assert_true(am_same >= n_pool - 2); /* rounding may flip a near-tie */
     assert_true(dead > n_pool / 20 && dead < n_pool - n_pool / 20); /* both cases exercised */
     float *dconv = zeros(n_out);
-    memset(dk_f, 0, 4 * C * sizeof(float)); memset(dk_r, 0, 4 * C * sizeof(float));
-    memset(db_f, 0, C * sizeof(float)); memset(db_r, 0, C * sizeof(float));
-    pt_conv2x2_c1_relu_pool_backward(dk_f, db_f, dpooled, am, x, B, H, W, C);
-    pt_maxpool2_backward(dconv, dpooled, am, B, H, W, C);
+    float *dk_f = zeros(4 * C), *dk_r = zeros(4 * C), *db_f = zeros(C), *db_r = zeros(C);
+    for (int q = 0; q < 4 * C; q++) dk_f[q] = dk_r[q] = 0.25f; /* gradients accumulate */
+    K->conv1_relu_pool_backward(dk_f, db_f, dpooled, am, x, B, H, W, C);
+    K->maxpool_backward(dconv, dpooled, am, B, H, W, C);
     pt_conv2x2_backward_naive(NULL, dk_r, db_r, dconv, x, k, B, H, W, 1, C);
     assert_true(max_rel_diff(dk_f, dk_r, 4 * C) < 1e-4);
     assert_true(max_rel_diff(db_f, db_r, C) < 1e-4);
 
-    free(x); free(k); free(bias); free(dout); free(out_fast); free(out_ref);
-    free(dk_f); free(dk_r); free(db_f); free(db_r); free(dx_f); free(dx_r);
+    free(x); free(k); free(bias); free(out_ref);
+    free(dk_f); free(dk_r); free(db_f); free(db_r);
     free(pooled); free(pooled_ref); free(dpooled); free(am); free(am_ref); free(dconv);
 }
 
-static void test_conv2_gemm_vs_naive(void **state) {
-    (void)state;
-    PtRng rng;
-    pt_rng_seed(&rng, 12);
-    const int B = 3, H = 14, W = 14, Ci = 64, Co = 32;
-    size_t n_in = (size_t)B * H * W * Ci, n_out = (size_t)B * H * W * Co, n_k = 4 * (size_t)Ci * Co;
-    float *x = random_floats(n_in, 0, 1, &rng);
-    float *k = random_floats(n_k, -0.2f, 0.2f, &rng);
-    float *bias = random_floats(Co, -0.2f, 0.2f, &rng);
-    float *dout = random_floats(n_out, -1, 1, &rng);
-    float *col = zeros((size_t)B * H * W * 4 * Ci), *dcol = zeros((size_t)B * H * W * 4 * Ci);
-    float *out_f = zeros(n_out), *out_r = zeros(n_out);
-    pt_im2col_2x2(col, x, B, H, W, Ci);
-    pt_conv2x2_gemm_forward(out_f, col, k, bias, B, H, W, Ci, Co);
-    pt_conv2x2_forward_naive(out_r, x, k, bias, B, H, W, Ci, Co);
-    assert_true(max_rel_diff(out_f, out_r, n_out) < 1e-5);
-
-    float *dk_f = zeros(n_k), *dk_r = zeros(n_k), *db_f = zeros(Co), *db_r = zeros(Co);
-    float *dx_f = zeros(n_in), *dx_r = zeros(n_in);
-    /* Gradients accumulate: start both from the same non-zero values. */
-    for (size_t q = 0; q < n_k; q++) dk_f[q] = dk_r[q] = 0.5f;
-    pt_conv2x2_gemm_backward(dx_f, dcol, dk_f, db_f, dout, col, k, B, H, W, Ci, Co);
-    pt_conv2x2_backward_naive(dx_r, dk_r, db_r, dout, x, k, B, H, W, Ci, Co);
-    assert_true(max_rel_diff(dk_f, dk_r, n_k) < 1e-4);
-    assert_true(max_rel_diff(db_f, db_r, Co) < 1e-4);
-    assert_true(max_rel_diff(dx_f, dx_r, n_in) < 1e-5);
-    /* dx = NULL: no input gradient written, weight gradient still added. */
-    memset(dx_f, 0, n_in * sizeof(float));
-    pt_conv2x2_gemm_backward(NULL, dcol, dk_f, NULL, dout, col, k, B, H, W, Ci, Co);
-    for (size_t q = 0; q < n_in; q++) assert_true(dx_f[q] == 0.0f);
-    assert_float_equal(dk_f[5], 2 * dk_r[5] - 0.5f, 1e-3);
-
-    free(x); free(k); free(bias); free(dout); free(col); free(dcol); free(out_f); free(out_r);
-    free(dk_f); free(dk_r); free(db_f); free(db_r); free(dx_f); free(dx_r);
-}
-
-/* The direct conv2 kernels (AVX-512 when built for it, else the naive fallback) against the
- * naive reference, at the model's shape and at odd shapes that exercise the 7-pixel block tails
- * and the image borders; the input gradient with and without the fused dropout mask. */
+/* The set's conv2 kernels against the naive reference, at the model's shape and at odd shapes that
+ * exercise the pixel blocks' tails and the image borders; the input gradient with and without the
+ * fused dropout mask. */
 static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     PtRng rng;
     pt_rng_seed(&rng, seed);
@@ -340,7 +306,7 @@ static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     float *dout = random_floats(n_out, -1, 1, &rng);
     for (size_t q = 0; q < n_in; q += 3) x[q] = 0.0f; /* dropped or dead units of relu+dropout */
     float *out_f = zeros(n_out), *out_r = zeros(n_out);
-    pt_conv2x2_c64_direct_forward(out_f, x, k, bias, B, H, W);
+    K->conv2_forward(out_f, x, k, bias, B, H, W);
     pt_conv2x2_forward_naive(out_r, x, k, bias, B, H, W, Ci, Co);
     assert_true(max_rel_diff(out_f, out_r, n_out) < 1e-5);
 
@@ -349,7 +315,9 @@ static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     for (size_t q = 0; q < n_k; q++) dk_f[q] = dk_r[q] = 0.5f; /* gradients accumulate */
     for (int q = 0; q < Co; q++) db_f[q] = db_r[q] = -0.25f;
     for (size_t q = 0; q < n_in; q++) dx_f[q] = 7.0f; /* dx is overwritten, not accumulated */
-    pt_conv2x2_c64_direct_backward(dx_f, dk_f, db_f, dout, x, k, 0.0f, B, H, W);
+    float *packed = zeros(PT_CONV2_PACKED);
+    K->conv2_pack_backward(packed, k);
+    K->conv2_backward(dx_f, dk_f, db_f, dout, x, packed, 0.0f, B, H, W);
     pt_conv2x2_backward_naive(dx_r, dk_r, db_r, dout, x, k, B, H, W, Ci, Co);
     assert_true(max_rel_diff(dk_f, dk_r, n_k) < 1e-4);
     assert_true(max_rel_diff(db_f, db_r, Co) < 1e-4);
@@ -357,27 +325,28 @@ static void check_conv2_direct(int B, int H, int W, uint64_t seed) {
     /* with the keep scale: the unmasked result times (x > 0 ? scale : 0), exactly */
     float *dx_m = zeros(n_in);
     const float scale = 1.0f / 0.7f;
-    pt_conv2x2_c64_direct_backward(dx_m, NULL, NULL, dout, x, k, scale, B, H, W);
+    K->conv2_backward(dx_m, NULL, NULL, dout, x, packed, scale, B, H, W);
     for (size_t q = 0; q < n_in; q++) assert_true(dx_m[q] == (x[q] > 0.0f ? dx_f[q] * scale : 0.0f));
     /* NULL outputs: nothing written, nothing else changed */
     float dk5 = dk_f[5];
     memset(dx_m, 0, n_in * sizeof(float));
-    pt_conv2x2_c64_direct_backward(NULL, NULL, db_f, dout, x, k, 0.0f, B, H, W);
+    K->conv2_backward(NULL, NULL, db_f, dout, x, packed, 0.0f, B, H, W);
     assert_true(dk_f[5] == dk5);
-    pt_conv2x2_c64_direct_backward(NULL, dk_f, NULL, dout, x, k, scale, B, H, W);
+    K->conv2_backward(NULL, dk_f, NULL, dout, x, packed, scale, B, H, W);
     assert_float_equal(dk_f[5], 2 * dk_r[5] - 0.5f, 1e-3);
     for (size_t q = 0; q < n_in; q++) assert_true(dx_m[q] == 0.0f);
 
     free(x); free(k); free(bias); free(dout); free(out_f); free(out_r);
-    free(dk_f); free(dk_r); free(db_f); free(db_r); free(dx_f); free(dx_r); free(dx_m);
+    free(dk_f); free(dk_r); free(db_f); free(db_r); free(dx_f); free(dx_r); free(dx_m); free(packed);
 }
 
-static void test_conv2_direct_vs_naive(void **state) {
+static void test_conv2_vs_naive(void **state) {
     (void)state;
     check_conv2_direct(3, 14, 14, 21); /* the model's shape */
-    check_conv2_direct(2, 5, 9, 22);   /* a block of 7 and a tail of 2 */
+    check_conv2_direct(2, 5, 9, 22);   /* blocks of 7, 6, 4 with tails */
     check_conv2_direct(1, 1, 1, 23);   /* a single pixel: only tap (0,0) exists */
-    check_conv2_direct(2, 3, 15, 24);  /* two full blocks and a tail of 1 */
+    check_conv2_direct(2, 3, 15, 24);  /* rows longer than two blocks */
+    check_conv2_direct(1, 7, 13, 25);  /* a prime width */
 }
 
 /* ---- finite differences ---- */
@@ -403,24 +372,25 @@ static void assert_close(double fd, double analytic, double rel, double abs_tol,
     }
 }
 
-/* conv (naive and gemm paths, multi-channel) */
+/* conv: the naive reference at small channel counts, the set's conv2 at its 64 -> 32 */
 typedef struct {
-    float *x, *k, *b, *out, *r, *col;
+    float *x, *k, *b, *out, *r;
     int B, H, W, Ci, Co;
+    int kernel; /* 1: the set's conv2 */
 } ConvCtx;
 
 static double conv_loss(void *vctx) {
     ConvCtx *c = vctx;
-    pt_im2col_2x2(c->col, c->x, c->B, c->H, c->W, c->Ci);
-    pt_conv2x2_gemm_forward(c->out, c->col, c->k, c->b, c->B, c->H, c->W, c->Ci, c->Co);
+    if (c->kernel)
+        K->conv2_forward(c->out, c->x, c->k, c->b, c->B, c->H, c->W);
+    else
+        pt_conv2x2_forward_naive(c->out, c->x, c->k, c->b, c->B, c->H, c->W, c->Ci, c->Co);
     return dot_double(c->out, c->r, (size_t)c->B * c->H * c->W * c->Co);
 }
 
-static void test_fd_conv(void **state) {
-    (void)state;
+static void check_fd_conv(ConvCtx c, int stride, uint64_t seed) {
     PtRng rng;
-    pt_rng_seed(&rng, 21);
-    ConvCtx c = {.B = 2, .H = 5, .W = 4, .Ci = 3, .Co = 4};
+    pt_rng_seed(&rng, seed);
     size_t n_in = (size_t)c.B * c.H * c.W * c.Ci, n_out = (size_t)c.B * c.H * c.W * c.Co;
     size_t n_k = 4 * (size_t)c.Ci * c.Co;
     c.x = random_floats(n_in, -1, 1, &rng);
@@ -428,29 +398,31 @@ static void test_fd_conv(void **state) {
     c.b = random_floats(c.Co, -1, 1, &rng);
     c.r = random_floats(n_out, -1, 1, &rng);
     c.out = zeros(n_out);
-    c.col = zeros(n_out / c.Co * 4 * c.Ci);
-    float *dx = zeros(n_in), *dk = zeros(n_k), *db = zeros(c.Co), *dcol = zeros(n_out / c.Co * 4 * c.Ci);
-    float *dx_n = zeros(n_in), *dk_n = zeros(n_k), *db_n = zeros(c.Co);
+    float *dx = zeros(n_in), *dk = zeros(n_k), *db = zeros(c.Co);
     conv_loss(&c);
-    pt_conv2x2_gemm_backward(dx, dcol, dk, db, c.r, c.col, c.k, c.B, c.H, c.W, c.Ci, c.Co);
-    pt_conv2x2_backward_naive(dx_n, dk_n, db_n, c.r, c.x, c.k, c.B, c.H, c.W, c.Ci, c.Co);
-    for (size_t q = 0; q < n_in; q++) {
-        double fd = central_diff(conv_loss, &c, &c.x[q], 1e-2f);
-        assert_close(fd, dx[q], 1e-3, 1e-3, "conv dx");
-        assert_close(fd, dx_n[q], 1e-3, 1e-3, "naive conv dx");
+    if (c.kernel) {
+        float *packed = zeros(PT_CONV2_PACKED);
+        K->conv2_pack_backward(packed, c.k);
+        K->conv2_backward(dx, dk, db, c.r, c.x, packed, 0.0f, c.B, c.H, c.W);
+        free(packed);
+    } else {
+        pt_conv2x2_backward_naive(dx, dk, db, c.r, c.x, c.k, c.B, c.H, c.W, c.Ci, c.Co);
     }
-    for (size_t q = 0; q < n_k; q++) {
-        double fd = central_diff(conv_loss, &c, &c.k[q], 1e-2f);
-        assert_close(fd, dk[q], 1e-3, 1e-3, "conv dkernel");
-        assert_close(fd, dk_n[q], 1e-3, 1e-3, "naive conv dkernel");
-    }
-    for (int q = 0; q < c.Co; q++) {
-        double fd = central_diff(conv_loss, &c, &c.b[q], 1e-2f);
-        assert_close(fd, db[q], 1e-3, 1e-3, "conv dbias");
-        assert_close(fd, db_n[q], 1e-3, 1e-3, "naive conv dbias");
-    }
-    free(c.x); free(c.k); free(c.b); free(c.r); free(c.out); free(c.col);
-    free(dx); free(dk); free(db); free(dcol); free(dx_n); free(dk_n); free(db_n);
+    /* the loss is linear in each value: central differences are exact up to rounding */
+    for (size_t q = 0; q < n_in; q += (size_t)stride)
+        assert_close(central_diff(conv_loss, &c, &c.x[q], 1e-2f), dx[q], 1e-3, 2e-3, "conv dx");
+    for (size_t q = 0; q < n_k; q += (size_t)stride)
+        assert_close(central_diff(conv_loss, &c, &c.k[q], 1e-2f), dk[q], 1e-3, 2e-3, "conv dkernel");
+    for (int q = 0; q < c.Co; q++)
+        assert_close(central_diff(conv_loss, &c, &c.b[q], 1e-2f), db[q], 1e-3, 2e-3, "conv dbias");
+    free(c.x); free(c.k); free(c.b); free(c.r); free(c.out);
+    free(dx); free(dk); free(db);
+}
+
+static void test_fd_conv(void **state) {
+    (void)state;
+    check_fd_conv((ConvCtx){.B = 2, .H = 5, .W = 4, .Ci = 3, .Co = 4, .kernel = 0}, 1, 21);
+    check_fd_conv((ConvCtx){.B = 1, .H = 3, .W = 2, .Ci = 64, .Co = 32, .kernel = 1}, 7, 27);
 }
 
 /* conv1 fused with relu + pool: points whose perturbation changes a winner or a relu cut are
@@ -463,7 +435,7 @@ typedef struct {
 
 static double fused_loss(void *vctx) {
     FusedCtx *c = vctx;
-    pt_conv2x2_c1_relu_pool_forward(c->pooled, c->am, c->x, c->k, c->b, c->B, c->H, c->W, c->C);
+    K->conv1_relu_pool_forward(c->pooled, c->am, c->x, c->k, c->b, c->B, c->H, c->W, c->C);
     return dot_double(c->pooled, c->r, (size_t)c->B * (c->H / 2) * (c->W / 2) * c->C);
 }
 
@@ -496,7 +468,7 @@ static void test_fd_conv1_relu_pool(void **state) {
     float *dk = zeros(4 * c.C), *db = zeros(c.C);
     fused_loss(&c);
     memcpy(base_am, c.am, n_pool);
-    pt_conv2x2_c1_relu_pool_backward(dk, db, c.r, c.am, c.x, c.B, c.H, c.W, c.C);
+    K->conv1_relu_pool_backward(dk, db, c.r, c.am, c.x, c.B, c.H, c.W, c.C);
     const float eps = 1e-3f;
     int checked = 0, total = 0;
     for (int q = 0; q < 4 * c.C + c.C; q++) {
@@ -523,7 +495,7 @@ enum { PB = 2, PH = 4, PW = 6, PC = 3 };
 static double pool_loss(void *vctx) {
     PoolCtx *c = vctx;
     if (c->relu)
-        pt_relu_maxpool2_forward(c->out, c->am, c->x, PB, PH, PW, PC);
+        K->relu_maxpool_forward(c->out, c->am, c->x, PB, PH, PW, PC);
     else
         pt_maxpool2_forward(c->out, c->am, c->x, PB, PH, PW, PC);
     return dot_double(c->out, c->r, (size_t)PB * (PH / 2) * (PW / 2) * PC);
@@ -544,7 +516,7 @@ static void test_fd_maxpool(void **state) {
         float *dx = zeros(n_in);
         pool_loss(&c);
         memcpy(base_am, c.am, n_out);
-        pt_maxpool2_backward(dx, c.r, c.am, PB, PH, PW, PC);
+        K->maxpool_backward(dx, c.r, c.am, PB, PH, PW, PC);
         int checked = 0, nonzero = 0;
         for (size_t q = 0; q < n_in; q++) {
             /* skip ties and relu kinks: the winner pattern must not change within +-eps */
@@ -611,7 +583,7 @@ typedef struct {
 
 static double drop_loss(void *vctx) {
     DropCtx *c = vctx;
-    pt_dropout_apply(c->y, c->x, c->mask, c->n);
+    K->dropout_apply(c->y, c->x, c->mask, c->n);
     pt_relu_forward(c->y, c->y, c->n);
     return dot_double(c->y, c->r, c->n);
 }
@@ -629,7 +601,7 @@ static void test_fd_dropout_relu(void **state) {
     drop_loss(&c);
     float *dx = zeros(c.n);
     pt_relu_backward(dx, c.r, c.y, c.n);
-    pt_dropout_apply(dx, dx, c.mask, c.n);
+    K->dropout_apply(dx, dx, c.mask, c.n);
     int checked = 0, nonzero = 0;
     for (size_t q = 0; q < c.n; q++) {
         if (fabsf(c.x[q]) < 2e-2f) continue; /* relu kink */
@@ -666,15 +638,18 @@ static void test_fd_softmax_ce(void **state) {
 }
 
 int main(void) {
+    PtKernelSet set;
+    int skip = pt_kernels_for_test(&set);
+    if (skip) return skip;
+    K = pt_kernels_table(set);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_hand),
         cmocka_unit_test(test_maxpool_hand),
         cmocka_unit_test(test_dropout_hand),
         cmocka_unit_test(test_dense_hand),
         cmocka_unit_test(test_softmax_ce_hand),
-        cmocka_unit_test(test_conv1_fast_vs_naive),
-        cmocka_unit_test(test_conv2_gemm_vs_naive),
-        cmocka_unit_test(test_conv2_direct_vs_naive),
+        cmocka_unit_test(test_conv1_fused_vs_naive),
+        cmocka_unit_test(test_conv2_vs_naive),
         cmocka_unit_test(test_fd_conv),
         cmocka_unit_test(test_fd_conv1_relu_pool),
         cmocka_unit_test(test_fd_maxpool),

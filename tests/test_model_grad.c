@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pt_adam.h"
+#include "pt_kernels.h"
 #include "pt_model.h"
 
 static float *random_images(int B, PtRng *rng) {
@@ -108,7 +110,7 @@ static void check_gradients(int classes) {
     pt_model_zero_grads(m);
     pt_model_forward(m, x, B, 1, 99, 1000);
     double loss0 = pt_model_loss(m, y, B, B, NULL) / B;
-    pt_model_backward(m, B, NULL, NULL);
+    pt_model_backward(m, B, NULL);
     assert_true(batch_loss(m, x, y, B, 1) == loss0); /* same seed: same masks */
     assert_true(fabs(batch_loss(m, x, y, B, 0) - loss0) > 1e-6); /* dropout did something */
 
@@ -190,7 +192,7 @@ static void test_frozen_and_callback(void **state) {
     pt_model_zero_grads(m);
     pt_model_forward(m, x, B, 1, 5, 0);
     pt_model_loss(m, y, B, B, NULL);
-    pt_model_backward(m, B, on_dense_ready, &log);
+    pt_model_backward(m, B, &(PtBackwardHooks){on_dense_ready, NULL, &log});
     assert_int_equal(log.calls, 1);
     assert_int_equal(log.first, m->tensors[PT_T_DENSE1_KERNEL].offset);
     assert_int_equal(log.count, m->n_params - m->tensors[PT_T_DENSE1_KERNEL].offset);
@@ -213,7 +215,7 @@ static void test_frozen_and_callback(void **state) {
         pt_model_zero_grads(m);
         pt_model_forward(m, x, B, 1, 6 + step, 0);
         pt_model_loss(m, y, B, B, NULL);
-        pt_model_backward(m, B, on_dense_ready, &log);
+        pt_model_backward(m, B, &(PtBackwardHooks){on_dense_ready, NULL, &log});
         assert_int_equal(log.calls, 1);
         for (size_t q = 0; q < n_conv; q++) assert_true(m->grads[q] == 0.0f);
         pt_adam_step(&adam, m);
@@ -231,7 +233,7 @@ static void test_frozen_and_callback(void **state) {
     pt_model_zero_grads(m);
     pt_model_forward(m, x, B, 1, 20, 0);
     pt_model_loss(m, y, B, B, NULL);
-    pt_model_backward(m, B, on_dense_ready, &log);
+    pt_model_backward(m, B, &(PtBackwardHooks){on_dense_ready, NULL, &log});
     assert_int_equal(log.calls, 0);
     size_t d2 = m->tensors[PT_T_DENSE2_KERNEL].offset, d1 = m->tensors[PT_T_DENSE1_KERNEL].offset;
     for (size_t q = d2; q < m->n_params; q++) assert_true(m->grads[q] == 0.0f);
@@ -283,14 +285,14 @@ static void test_large_batch_chunks(void **state) {
     pt_model_zero_grads(whole);
     pt_model_forward(whole, x, B, 1, 3, 0);
     double loss_whole = pt_model_loss(whole, y, B, B, NULL);
-    pt_model_backward(whole, B, NULL, NULL);
+    pt_model_backward(whole, B, NULL);
     pt_model_zero_grads(parts);
     pt_model_forward(parts, x, SPLIT, 1, 3, 0);
     double loss_parts = pt_model_loss(parts, y, SPLIT, B, NULL);
-    pt_model_backward(parts, SPLIT, NULL, NULL);
+    pt_model_backward(parts, SPLIT, NULL);
     pt_model_forward(parts, x + SPLIT * 784, B - SPLIT, 1, 3, SPLIT);
     loss_parts += pt_model_loss(parts, y + SPLIT, B - SPLIT, B, NULL);
-    pt_model_backward(parts, B - SPLIT, NULL, NULL);
+    pt_model_backward(parts, B - SPLIT, NULL);
     assert_true(fabs(loss_whole - loss_parts) < 1e-5 * fabs(loss_whole));
     double worst = 0, scale = 0;
     for (size_t q = 0; q < whole->n_params; q++) {
@@ -313,7 +315,7 @@ static float *train_steps(uint64_t dropout_seed, int steps, const float *x, cons
         pt_model_zero_grads(m);
         pt_model_forward(m, x, B, 1, dropout_seed, (uint64_t)s * B);
         pt_model_loss(m, y, B, B, NULL);
-        pt_model_backward(m, B, NULL, NULL);
+        pt_model_backward(m, B, NULL);
         pt_adam_step(&adam, m);
     }
     float *out = malloc(m->n_params * sizeof(float));
@@ -353,7 +355,7 @@ static void test_overfit(void **state) {
         pt_model_zero_grads(m);
         pt_model_forward(m, x, B, 1, 1, (uint64_t)s * B);
         pt_model_loss(m, y, B, B, NULL);
-        pt_model_backward(m, B, NULL, NULL);
+        pt_model_backward(m, B, NULL);
         pt_adam_step(&adam, m);
     }
     int correct = 0;
@@ -368,6 +370,9 @@ static void test_overfit(void **state) {
 }
 
 int main(void) {
+    PtKernelSet set;
+    int skip = pt_kernels_for_test(&set); /* the set named by PRETEXT_KERNELS */
+    if (skip) return skip;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_layout),
         cmocka_unit_test(test_glorot),

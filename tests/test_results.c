@@ -24,7 +24,9 @@
 
 #include "pt_config.h"
 #include "pt_model.h"
+#include "pt_keras_weights.h"
 #include "pt_results.h"
+#include "pt_sha256.h"
 #include "pt_rng.h"
 #include "pt_util.h"
 
@@ -99,19 +101,19 @@ static void fill_results(PtResults *r, const PtConfig *cfg) {
     }
     r->complete = 0;
 
-    r->benchmark.done = 1;
-    r->benchmark.test_loss = 0.0345;
-    r->benchmark.test_accuracy = 0.9891;
-    r->benchmark.seconds = 123.25;
-    fill_history(&r->benchmark.history, 3, 0.25);
-    r->benchmark.weights = random_params(10, 1);
+    r->phase[PT_PHASE_BENCHMARK].done = 1;
+    r->phase[PT_PHASE_BENCHMARK].test_loss = 0.0345;
+    r->phase[PT_PHASE_BENCHMARK].test_accuracy = 0.9891;
+    r->phase[PT_PHASE_BENCHMARK].seconds = 123.25;
+    fill_history(&r->phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
+    r->phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
 
-    r->pretext.done = 1;
-    r->pretext.test_loss = 0.2;
-    r->pretext.test_accuracy = 0.93;
-    r->pretext.seconds = 99.0;
-    fill_history(&r->pretext.history, 2, 0.5);
-    r->pretext.weights = random_params(4, 2);
+    r->phase[PT_PHASE_PRETEXT].done = 1;
+    r->phase[PT_PHASE_PRETEXT].test_loss = 0.2;
+    r->phase[PT_PHASE_PRETEXT].test_accuracy = 0.93;
+    r->phase[PT_PHASE_PRETEXT].seconds = 99.0;
+    fill_history(&r->phase[PT_PHASE_PRETEXT].history, 2, 0.5);
+    r->phase[PT_PHASE_PRETEXT].weights = random_params(4, 2);
 
     for (int k = 0; k < PT_NUM_KINDS; k++) {
         for (int i = 0; i < r->n_trials[k]; i++) {
@@ -190,8 +192,8 @@ static void assert_results_equal(const PtResults *a, const PtResults *b) {
     }
     assert_int_equal(a->complete, b->complete);
     assert_config_equal(&a->config, &b->config);
-    assert_phase_equal(&a->benchmark, &b->benchmark);
-    assert_phase_equal(&a->pretext, &b->pretext);
+    assert_phase_equal(&a->phase[PT_PHASE_BENCHMARK], &b->phase[PT_PHASE_BENCHMARK]);
+    assert_phase_equal(&a->phase[PT_PHASE_PRETEXT], &b->phase[PT_PHASE_PRETEXT]);
     for (int k = 0; k < PT_NUM_KINDS; k++) {
         assert_int_equal(a->n_trials[k], b->n_trials[k]);
         for (int i = 0; i < a->n_trials[k]; i++) {
@@ -228,7 +230,7 @@ static void test_round_trip(void **state) {
     assert_results_equal(&r, &back);
 
     /* Spot checks that the loaded values are the known ones (not just self-consistent). */
-    assert_true(back.benchmark.test_accuracy == 0.9891);
+    assert_true(back.phase[PT_PHASE_BENCHMARK].test_accuracy == 0.9891);
     assert_true(back.trials[PT_KIND_SUPERVISED][2].sample_indices[4] == 59999 - 2000 - 4);
     assert_int_equal(back.trials[PT_KIND_SUPERVISED][1].done, 0);
     assert_true(isnan(back.trials[PT_KIND_SUPERVISED][1].test_accuracy));
@@ -293,7 +295,7 @@ static void test_round_trip_empty(void **state) {
     assert_results_equal(&r, &back);
     assert_int_equal(back.n_trials[PT_KIND_SUPERVISED], 0);
     assert_int_equal(back.n_trials[PT_KIND_SELF_SUPERVISED], 20);
-    assert_int_equal(back.benchmark.done, 0);
+    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].done, 0);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(file >= 0);
     assert_true(H5Lexists(file, "/trials", H5P_DEFAULT) > 0);
@@ -313,38 +315,38 @@ static void test_round_trip_checkpoint(void **state) {
     PtError err = {{0}};
     PtResults r, back;
     pt_results_init(&r, &cfg);
-    r.benchmark.done = 1; /* a finished benchmark: no checkpoint written even if fields are set */
-    r.benchmark.test_loss = r.benchmark.test_accuracy = r.benchmark.seconds = 1.0;
-    fill_history(&r.benchmark.history, 3, 0.25);
-    r.benchmark.weights = random_params(10, 1);
-    r.benchmark.ckpt_epochs = 3;
-    r.benchmark.ckpt_weights = random_params(10, 9);
-    r.benchmark.ckpt_adam_m = random_params(10, 10);
-    r.benchmark.ckpt_adam_v = random_params(10, 11);
-    r.pretext.ckpt_epochs = 2; /* the pretext phase stopped after 2 of its epochs */
-    r.pretext.ckpt_adam_t = 1500;
-    r.pretext.ckpt_seconds = 12.5;
-    fill_history(&r.pretext.history, 2, 0.5);
-    r.pretext.ckpt_weights = random_params(4, 3);
-    r.pretext.ckpt_adam_m = random_params(4, 4);
-    r.pretext.ckpt_adam_v = random_params(4, 5);
+    r.phase[PT_PHASE_BENCHMARK].done = 1; /* a finished benchmark: no checkpoint written even if fields are set */
+    r.phase[PT_PHASE_BENCHMARK].test_loss = r.phase[PT_PHASE_BENCHMARK].test_accuracy = r.phase[PT_PHASE_BENCHMARK].seconds = 1.0;
+    fill_history(&r.phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
+    r.phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
+    r.phase[PT_PHASE_BENCHMARK].ckpt_epochs = 3;
+    r.phase[PT_PHASE_BENCHMARK].ckpt_weights = random_params(10, 9);
+    r.phase[PT_PHASE_BENCHMARK].ckpt_adam_m = random_params(10, 10);
+    r.phase[PT_PHASE_BENCHMARK].ckpt_adam_v = random_params(10, 11);
+    r.phase[PT_PHASE_PRETEXT].ckpt_epochs = 2; /* the pretext phase stopped after 2 of its epochs */
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_t = 1500;
+    r.phase[PT_PHASE_PRETEXT].ckpt_seconds = 12.5;
+    fill_history(&r.phase[PT_PHASE_PRETEXT].history, 2, 0.5);
+    r.phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
     char path[512];
     path_in(path, sizeof path, "checkpoint.h5");
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     assert_int_equal(pt_results_load(path, &back, &err), 0);
     size_t n = pt_tensor_layout(4, (PtTensorInfo[PT_NUM_TENSORS]){0});
-    assert_int_equal(back.pretext.done, 0);
-    assert_int_equal(back.pretext.ckpt_epochs, 2);
-    assert_int_equal(back.pretext.ckpt_adam_t, 1500);
-    assert_true(back.pretext.ckpt_seconds == 12.5);
-    assert_memory_equal(back.pretext.ckpt_weights, r.pretext.ckpt_weights, n * sizeof(float));
-    assert_memory_equal(back.pretext.ckpt_adam_m, r.pretext.ckpt_adam_m, n * sizeof(float));
-    assert_memory_equal(back.pretext.ckpt_adam_v, r.pretext.ckpt_adam_v, n * sizeof(float));
-    assert_int_equal(back.pretext.history.epochs, 2);
-    assert_true(back.pretext.history.loss[1] == r.pretext.history.loss[1]);
-    assert_int_equal(back.benchmark.done, 1);
-    assert_int_equal(back.benchmark.ckpt_epochs, 0);
-    assert_null(back.benchmark.ckpt_weights);
+    assert_int_equal(back.phase[PT_PHASE_PRETEXT].done, 0);
+    assert_int_equal(back.phase[PT_PHASE_PRETEXT].ckpt_epochs, 2);
+    assert_int_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_t, 1500);
+    assert_true(back.phase[PT_PHASE_PRETEXT].ckpt_seconds == 12.5);
+    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_weights, r.phase[PT_PHASE_PRETEXT].ckpt_weights, n * sizeof(float));
+    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_m, r.phase[PT_PHASE_PRETEXT].ckpt_adam_m, n * sizeof(float));
+    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_v, r.phase[PT_PHASE_PRETEXT].ckpt_adam_v, n * sizeof(float));
+    assert_int_equal(back.phase[PT_PHASE_PRETEXT].history.epochs, 2);
+    assert_true(back.phase[PT_PHASE_PRETEXT].history.loss[1] == r.phase[PT_PHASE_PRETEXT].history.loss[1]);
+    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].done, 1);
+    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].ckpt_epochs, 0);
+    assert_null(back.phase[PT_PHASE_BENCHMARK].ckpt_weights);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(H5Lexists(file, "/checkpoint/pretext", H5P_DEFAULT) > 0);
     assert_true(H5Lexists(file, "/checkpoint/benchmark", H5P_DEFAULT) == 0);
@@ -352,18 +354,18 @@ static void test_round_trip_checkpoint(void **state) {
     pt_results_free(&back);
 
     /* Clearing it (the phase finished) removes it from the next save. */
-    pt_phase_checkpoint_clear(&r.pretext);
+    pt_phase_checkpoint_clear(&r.phase[PT_PHASE_PRETEXT]);
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(H5Lexists(file, "/checkpoint", H5P_DEFAULT) == 0);
     H5Fclose(file);
 
     /* A checkpoint whose history does not match its epoch count is refused, naming it. */
-    r.pretext.ckpt_epochs = 3; /* but 2 epochs of history */
-    r.pretext.ckpt_adam_t = 10;
-    r.pretext.ckpt_weights = random_params(4, 3);
-    r.pretext.ckpt_adam_m = random_params(4, 4);
-    r.pretext.ckpt_adam_v = random_params(4, 5);
+    r.phase[PT_PHASE_PRETEXT].ckpt_epochs = 3; /* but 2 epochs of history */
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_t = 10;
+    r.phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
+    r.phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     assert_int_equal(pt_results_load(path, &back, &err), -1);
     assert_non_null(strstr(err.msg, "/checkpoint/pretext"));
@@ -410,7 +412,7 @@ static void test_save_failures_leave_old_file(void **state) {
     assert_int_equal(mkdir(blocked_tmp, 0755), 0);
     PtResults changed;
     fill_results(&changed, &cfg);
-    changed.benchmark.test_accuracy = 0.1234;
+    changed.phase[PT_PHASE_BENCHMARK].test_accuracy = 0.1234;
     changed.complete = 1;
     memset(&err, 0, sizeof err);
     assert_int_equal(pt_results_save(&changed, blocked, &err), -1);
@@ -658,12 +660,12 @@ static void test_keras_weights(void **state) {
     PtResults r;
     fill_results(&r, &cfg);
     assert_int_equal(pt_results_save(&r, results, &err), 0);
-    assert_int_equal(pt_keras_weights_save(weights4, r.pretext.weights, 4, &err), 0);
+    assert_int_equal(pt_keras_weights_save(weights4, r.phase[PT_PHASE_PRETEXT].weights, 4, &err), 0);
     snprintf(args, sizeof args, "'%s' --expect-classes 4 --results '%s'", weights4, results);
     assert_int_equal(run_checker(args), 0);
 
     /* A results file with one different weight: the comparison must fail. */
-    r.pretext.weights[1000] += 0.5f;
+    r.phase[PT_PHASE_PRETEXT].weights[1000] += 0.5f;
     assert_int_equal(pt_results_save(&r, other_results, &err), 0);
     snprintf(args, sizeof args, "'%s' --expect-classes 4 --results '%s'", weights4, other_results);
     assert_int_not_equal(run_checker(args), 0);

@@ -13,12 +13,7 @@
     void conv1_relu_pool_backward_##S(float *dkernel, float *dbias, const float *dpooled,         \
                                       const uint8_t *argmax, const float *x, int B, int H, int W, \
                                       int Cout);                                                  \
-    void conv2_forward_##S(float *out, const float *x, const float *kernel, const float *bias,    \
-                           int B, int H, int W);                                                  \
     void conv2_pack_backward_##S(float *packed, const float *kernel);                             \
-    void conv2_backward_##S(float *dx, float *dkernel, float *dbias, const float *dout,           \
-                            const float *x, const float *packed, float dx_keep_scale, int B,     \
-                            int H, int W);                                                        \
     void conv2_bias_grad_##S(float *dbias, const float *dout, size_t rows);                       \
     void relu_maxpool_forward_##S(float *out, uint8_t *argmax, const float *x, int B, int H,     \
                                   int W, int C);                                                  \

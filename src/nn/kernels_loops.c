@@ -7,8 +7,7 @@
  *
  * Contents: conv1 fused with relu and max pooling (forward, weight gradients), relu + max pooling
  * and its backward, dropout (apply; masks for several generators at once, structure of arrays),
- * Adam's update, and a portable direct conv2 (forward, backward) that the generic set uses and
- * the SIMD sets replace with their own. */
+ * Adam's update, and conv2's kernel rearrangement and bias gradient. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -180,51 +179,10 @@ void KFN(conv1_relu_pool_backward)(float *dkernel, float *dbias, const float *dp
 }
 
 /* ---------------------------------------------------------------------------------------------
- * conv2 (64 -> 32 channels), portable direct form: the generic set's kernels. The sums run in the
- * same order as the SIMD kernels' (bias, then taps (0,0) (0,1) (1,0) (1,1), then input channels),
- * with separate multiplies and adds. */
+ * conv2's helpers shared by every set (its kernels are the sets' own). */
 
 #define C2_IN 64
 #define C2_OUT 32
-#define C2_PIX 4 /* output pixels per block: 4 x 32 sums */
-
-static const float zero_row[C2_IN]; /* a padding pixel */
-
-static void conv2_forward_image(float *restrict out, const float *restrict x,
-                                const float *restrict kernel, const float *restrict bias, int H,
-                                int W) {
-    for (int i = 0; i < H; i++)
-        for (int j0 = 0; j0 < W; j0 += C2_PIX) {
-            int np = W - j0 < C2_PIX ? W - j0 : C2_PIX;
-            float acc[C2_PIX][C2_OUT];
-            for (int p = 0; p < C2_PIX; p++)
-                for (int co = 0; co < C2_OUT; co++) acc[p][co] = bias[co];
-            for (int a = 0; a < 2; a++)
-                for (int c = 0; c < 2; c++) {
-                    const float *src[C2_PIX];
-                    for (int p = 0; p < C2_PIX; p++) {
-                        int ii = i + a, jj = j0 + p + c;
-                        src[p] = (p < np && ii < H && jj < W) ? x + ((size_t)ii * W + jj) * C2_IN : zero_row;
-                    }
-                    const float *k = kernel + (size_t)(a * 2 + c) * C2_IN * C2_OUT;
-                    for (int ci = 0; ci < C2_IN; ci++) {
-                        const float *restrict kr = k + ci * C2_OUT;
-                        for (int p = 0; p < C2_PIX; p++) {
-                            float v = src[p][ci];
-                            for (int co = 0; co < C2_OUT; co++) acc[p][co] += v * kr[co];
-                        }
-                    }
-                }
-            for (int p = 0; p < np; p++)
-                memcpy(out + ((size_t)i * W + j0 + p) * C2_OUT, acc[p], sizeof acc[p]);
-        }
-}
-
-void KFN(conv2_forward)(float *out, const float *x, const float *kernel, const float *bias, int B,
-                        int H, int W) {
-    size_t n_in = (size_t)H * W * C2_IN, n_out = (size_t)H * W * C2_OUT;
-    for (int b = 0; b < B; b++) conv2_forward_image(out + b * n_out, x + b * n_in, kernel, bias, H, W);
-}
 
 /* packed = the kernel transposed per tap: (4,32,64)[t][co][ci] = kernel (4,64,32)[t][ci][co]. */
 void KFN(conv2_pack_backward)(float *packed, const float *kernel) {
@@ -239,82 +197,6 @@ void KFN(conv2_bias_grad)(float *dbias, const float *dout, size_t rows) {
         const float *restrict g = dout + r * C2_OUT;
         for (int co = 0; co < C2_OUT; co++) dbias[co] += g[co];
     }
-}
-
-/* Weight gradient of one image: dk[t][ci][co] += sum over output pixels (i,j) with (i+a, j+c)
- * inside of x[i+a][j+c][ci] * dout[i][j][co], by blocks of 4 input channels. */
-static void conv2_dk_image(float *restrict dk, const float *restrict dout, const float *restrict x,
-                           int H, int W) {
-    enum { CB = 4 };
-    for (int a = 0; a < 2; a++)
-        for (int c = 0; c < 2; c++)
-            for (int cb = 0; cb < C2_IN; cb += CB) {
-                float acc[CB][C2_OUT];
-                memset(acc, 0, sizeof acc);
-                for (int i = 0; i + a < H; i++)
-                    for (int j = 0; j + c < W; j++) {
-                        const float *restrict g = dout + ((size_t)i * W + j) * C2_OUT;
-                        const float *xs = x + ((size_t)(i + a) * W + j + c) * C2_IN + cb;
-                        for (int r = 0; r < CB; r++) {
-                            float v = xs[r];
-                            for (int co = 0; co < C2_OUT; co++) acc[r][co] += v * g[co];
-                        }
-                    }
-                float *d = dk + ((size_t)(a * 2 + c) * C2_IN + cb) * C2_OUT;
-                for (int r = 0; r < CB; r++)
-                    for (int co = 0; co < C2_OUT; co++) d[r * C2_OUT + co] += acc[r][co];
-            }
-}
-
-/* Input gradient of one image, gather form: dx[y][x][ci] = sum over taps (a,c) with (y-a, x-c)
- * inside of sum_co dout[y-a][x-c][co] * kt[t][co][ci], by blocks of 4 pixels x 32 channels. */
-static void conv2_dx_image(float *restrict dx, const float *restrict dout, const float *restrict kt,
-                           const float *restrict x, float keep_scale, int H, int W) {
-    enum { HALF = 32 };
-    for (int y = 0; y < H; y++)
-        for (int x0 = 0; x0 < W; x0 += C2_PIX) {
-            int np = W - x0 < C2_PIX ? W - x0 : C2_PIX;
-            for (int half = 0; half < C2_IN; half += HALF) {
-                float acc[C2_PIX][HALF];
-                memset(acc, 0, sizeof acc);
-                for (int a = 0; a < 2; a++) {
-                    if (y - a < 0) continue;
-                    for (int c = 0; c < 2; c++) {
-                        const float *src[C2_PIX];
-                        for (int p = 0; p < C2_PIX; p++) {
-                            int xx = x0 + p - c;
-                            src[p] = (p < np && xx >= 0) ? dout + ((size_t)(y - a) * W + xx) * C2_OUT : zero_row;
-                        }
-                        const float *k = kt + (size_t)(a * 2 + c) * C2_OUT * C2_IN + half;
-                        for (int co = 0; co < C2_OUT; co++) {
-                            const float *restrict kr = k + co * C2_IN;
-                            for (int p = 0; p < C2_PIX; p++) {
-                                float v = src[p][co];
-                                for (int ci = 0; ci < HALF; ci++) acc[p][ci] += v * kr[ci];
-                            }
-                        }
-                    }
-                }
-                for (int p = 0; p < np; p++) {
-                    size_t o = ((size_t)y * W + x0 + p) * C2_IN + half;
-                    if (keep_scale > 0.0f)
-                        for (int ci = 0; ci < HALF; ci++) dx[o + ci] = x[o + ci] > 0.0f ? acc[p][ci] * keep_scale : 0.0f;
-                    else
-                        for (int ci = 0; ci < HALF; ci++) dx[o + ci] = acc[p][ci];
-                }
-            }
-        }
-}
-
-void KFN(conv2_backward)(float *dx, float *dkernel, float *dbias, const float *dout, const float *x,
-                         const float *packed, float dx_keep_scale, int B, int H, int W) {
-    size_t n_in = (size_t)H * W * C2_IN, n_out = (size_t)H * W * C2_OUT;
-    if (dbias) KFN(conv2_bias_grad)(dbias, dout, (size_t)B * H * W);
-    if (dkernel)
-        for (int b = 0; b < B; b++) conv2_dk_image(dkernel, dout + b * n_out, x + b * n_in, H, W);
-    if (dx)
-        for (int b = 0; b < B; b++)
-            conv2_dx_image(dx + b * n_in, dout + b * n_out, packed, x + b * n_in, dx_keep_scale, H, W);
 }
 
 /* ---------------------------------------------------------------------------------------------

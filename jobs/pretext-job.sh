@@ -1,11 +1,12 @@
 # pretext-job.sh: shared part of the SLURM job scripts (jobs/*.sbatch), sourced, not run.
 #
 # Finds the pretext program (checkout: ROOT/build/pretext; install: PREFIX/bin/pretext), the
-# configuration file and the results folder, launches pretext on every task of the job (srun
-# --mpi=pmix or mpirun), forwards the time-limit warning (--signal=B:USR1@N reaches only this
-# batch shell) and SIGTERM/SIGINT to the job step as SIGUSR1, and turns pretext's "interrupted,
-# resumable" exit status 75 into a requeue when the job is requeueable. Environment variables
-# (all optional) are described in jobs/README.md; each is listed in pretext_job_usage below.
+# configuration file and the results file (results/<config name>-<job id>.h5), launches pretext on
+# every task of the job (srun with the MPI plugin it lists, pmix > pmi2 > the site's default, or
+# mpirun), forwards the time-limit warning (--signal=B:USR1@N reaches only this batch shell) and
+# SIGTERM/SIGINT to the job step as SIGUSR1, and turns pretext's "interrupted, resumable" exit
+# status 75 into a requeue when the job is requeueable. Environment variables (all optional) are
+# described in jobs/README.md; each is listed in pretext_job_usage below.
 
 PRETEXT_JOB_RESUMABLE=75
 
@@ -19,9 +20,14 @@ folder beside the job scripts (checkout: configs/, install: PREFIX/share/pretext
 Environment variables (exported to the job by sbatch):
   PRETEXT_BIN           the pretext program (default: found from the job scripts' location)
   PRETEXT_RESULTS_DIR   results folder (default: SUBMIT_DIR/results)
-  PRETEXT_OUT           results file (default: RESULTS_DIR/<job name>.h5, sweep: <job name>-<task>.h5)
+  PRETEXT_OUT           results file (default: RESULTS_DIR/<config name>-<job id>.h5, array task:
+                        <config name>-<array job id>_<task id>.h5); %a is replaced by the array
+                        task id, %A by the array job id, %j by the job id. Set it to an existing
+                        file to resume that file from a new job.
   PRETEXT_LAUNCHER      srun (default inside a job) or mpirun
-  PRETEXT_SRUN_MPI      srun's --mpi plugin (default pmix; empty: the site's MpiDefault)
+  PRETEXT_SRUN_MPI      srun's --mpi plugin (default: from `srun --mpi=list`, pmix if listed, else
+                        pmi2, else the site's MpiDefault; set but empty: the site's MpiDefault)
+  PRETEXT_GRADIENT_SUM  passed to pretext as run.gradient_sum (auto or mpi; default: the config's)
   PRETEXT_SRUN_ARGS     extra srun options, e.g. "--cpu-bind=cores"
   PRETEXT_MPIRUN_ARGS   extra mpirun options, e.g. "--bind-to core --map-by core"
   PRETEXT_THREADS       BLAS threads per rank (default: SLURM_CPUS_PER_TASK, else 1)
@@ -136,8 +142,41 @@ pretext_job_maybe_requeue() {
     scontrol requeue "$id"
 }
 
-# Entry point. $1: "single" (results/<job name>.h5) or "sweep" (one file per array task, seed and
-# label budget from SLURM_ARRAY_TASK_ID); then the job script's arguments.
+# The MPI plugins `srun --mpi=list` names, one per line: the single-word lines of its list (with or
+# without an "srun: " prefix, as older Slurm prints it) and the versions after "available:".
+pretext_job_srun_mpi_list() {
+    srun --mpi=list 2>&1 | awk '{
+        sub(/^srun: */, "")
+        if (sub(/.*available: */, "")) { gsub(/,/, " "); n = split($0, a, " "); for (i = 1; i <= n; i++) print a[i] }
+        else if (NF == 1 && $1 !~ /[.:]$/) print $1
+    }'
+}
+
+# srun's --mpi= plugin: PRETEXT_SRUN_MPI if set (empty: none given, the site's MpiDefault), else
+# pmix if srun lists it (or a versioned pmix_vN), else pmi2, else the site's default. Sets
+# PRETEXT_JOB_SRUN_MPI and PRETEXT_JOB_SRUN_MPI_WHY (for the log).
+pretext_job_pick_srun_mpi() {
+    if [ -n "${PRETEXT_SRUN_MPI+set}" ]; then
+        PRETEXT_JOB_SRUN_MPI="$PRETEXT_SRUN_MPI"
+        PRETEXT_JOB_SRUN_MPI_WHY="PRETEXT_SRUN_MPI"
+        return 0
+    fi
+    local list
+    list="$(pretext_job_srun_mpi_list || true)"
+    PRETEXT_JOB_SRUN_MPI_WHY="srun --mpi=list: $(printf '%s' "$list" | tr '\n' ' ')"
+    if printf '%s\n' "$list" | grep -qx pmix; then
+        PRETEXT_JOB_SRUN_MPI=pmix
+    elif printf '%s\n' "$list" | grep -qx 'pmix_v[0-9]*'; then
+        PRETEXT_JOB_SRUN_MPI="$(printf '%s\n' "$list" | grep -x 'pmix_v[0-9]*' | sort -V | tail -n 1)"
+    elif printf '%s\n' "$list" | grep -qx pmi2; then
+        PRETEXT_JOB_SRUN_MPI=pmi2
+    else
+        PRETEXT_JOB_SRUN_MPI=""
+    fi
+}
+
+# Entry point. $1: "single" or "sweep" (one file per array task, seed and label budget from
+# SLURM_ARRAY_TASK_ID); then the job script's arguments.
 pretext_job_main() {
     local kind="$1"; shift
     case "${1:-}" in -h|--help) pretext_job_usage; exit 0 ;; esac
@@ -152,9 +191,22 @@ pretext_job_main() {
 
     local submit_dir="${SLURM_SUBMIT_DIR:-$PWD}"
     local results_dir="${PRETEXT_RESULTS_DIR:-$submit_dir/results}"
-    local name="${SLURM_JOB_NAME:-pretext}"
-    case "$name" in *.sbatch) name="${name%.sbatch}" ;; esac
+    # results/<config name>-<job id>.h5: two submissions never share a file; a requeued job keeps
+    # its id (and an array task its array id and task id), so it resumes its own file.
+    local config_name=session5 # pretext's built-in defaults are configs/session5.ini
+    if [ -n "$config" ]; then config_name="$(basename "$config" .ini)"; fi
+    local job_tag
+    if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then
+        job_tag="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID:-0}"
+    elif [ -n "${SLURM_JOB_ID:-}" ]; then
+        job_tag="$SLURM_JOB_ID"
+    else
+        job_tag="local-$(date +%Y%m%d-%H%M%S)-$$"
+    fi
     local out="${PRETEXT_OUT:-}"
+    out="${out//%a/${SLURM_ARRAY_TASK_ID:-0}}"
+    out="${out//%A/${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-}}}"
+    out="${out//%j/${SLURM_JOB_ID:-}}"
     local sweep_args=()
     if [ "$kind" = sweep ]; then
         local task="${SLURM_ARRAY_TASK_ID:-0}"
@@ -165,11 +217,13 @@ pretext_job_main() {
         [ "$task" -lt "$n" ] || pretext_job_die "array task $task out of range: the sweep has ${#labels[@]} label budgets x ${#seeds[@]} seeds = $n tasks (--array=0-$((n - 1)))" 2
         local label="${labels[$((task % ${#labels[@]}))]}" seed="${seeds[$((task / ${#labels[@]}))]}"
         sweep_args=("trials.labels=$label" "experiment.seed=$seed")
-        : "${out:=$results_dir/$name-$task.h5}"
         pretext_job_log "sweep task $task of $n: trials.labels=$label experiment.seed=$seed"
     fi
-    : "${out:=$results_dir/$name.h5}"
-    mkdir -p "$(dirname "$out")"
+    : "${out:=$results_dir/$config_name-$job_tag.h5}"
+    mkdir -p "$(dirname "$out")" || pretext_job_die "cannot create the results folder $(dirname "$out")" 2
+    if [ -e "$out" ]; then
+        pretext_job_log "results file $out exists: pretext resumes it"
+    fi
 
     local threads="${PRETEXT_THREADS:-${SLURM_CPUS_PER_TASK:-1}}"
     export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
@@ -182,7 +236,15 @@ pretext_job_main() {
     case "$launcher" in
         srun)
             launch=(srun)
-            if [ -n "${PRETEXT_SRUN_MPI-pmix}" ]; then launch+=("--mpi=${PRETEXT_SRUN_MPI-pmix}"); fi
+            pretext_job_pick_srun_mpi
+            if [ -n "$PRETEXT_JOB_SRUN_MPI" ]; then
+                launch+=("--mpi=$PRETEXT_JOB_SRUN_MPI")
+                pretext_job_log "srun MPI plugin: $PRETEXT_JOB_SRUN_MPI ($PRETEXT_JOB_SRUN_MPI_WHY)"
+            else
+                pretext_job_log "srun MPI plugin: the site's default, no --mpi ($PRETEXT_JOB_SRUN_MPI_WHY)"
+            fi
+            # Since Slurm 22.05 srun does not inherit sbatch's --cpus-per-task: pass it on.
+            if [ -n "${SLURM_CPUS_PER_TASK:-}" ]; then launch+=("--cpus-per-task=$SLURM_CPUS_PER_TASK"); fi
             read -r -a extra <<< "${PRETEXT_SRUN_ARGS:-}"
             launch+=("${extra[@]}") ;;
         mpirun)
@@ -193,7 +255,11 @@ pretext_job_main() {
 
     local cmd=("${launch[@]}" "$PRETEXT_BIN" run)
     if [ -n "$config" ]; then cmd+=(--config "$config"); fi
-    cmd+=(--out "$out" "run.threads=$threads" "${args[@]}" "${sweep_args[@]}")
+    cmd+=(--out "$out" "run.threads=$threads")
+    # The gradient sum of the data-parallel phases (pretext logs "gradient sum: ..." per phase);
+    # the job's own run.gradient_sum=... arguments come later and win.
+    if [ -n "${PRETEXT_GRADIENT_SUM:-}" ]; then cmd+=("run.gradient_sum=$PRETEXT_GRADIENT_SUM"); fi
+    cmd+=("${args[@]}" "${sweep_args[@]}")
 
     pretext_job_log "job ${SLURM_JOB_ID:-(none)} on ${SLURM_JOB_NODELIST:-$(hostname)}, ${SLURM_NTASKS:-?} tasks, $threads BLAS thread(s) per rank, restart ${SLURM_RESTART_COUNT:-0}"
     pretext_job_log "$(date +%T) running: ${cmd[*]}"
@@ -203,7 +269,7 @@ pretext_job_main() {
     case "$status" in
         0) pretext_job_log "done: $out" ;;
         "$PRETEXT_JOB_RESUMABLE")
-            pretext_job_log "interrupted, $out is consistent; submit the same command again to resume"
+            pretext_job_log "interrupted, $out is consistent; to resume it from a new job: PRETEXT_OUT=$out sbatch <the same arguments>"
             pretext_job_maybe_requeue || true ;;
     esac
     exit "$status"

@@ -85,14 +85,17 @@ read_kind <- function(kind) {
              stringsAsFactors = FALSE)
 }
 all_trials <- do.call(rbind, lapply(kinds, read_kind))
+v1_group <- if (version == 1) data.frame(experiment_seed = as.character(h5attr(config, "experiment.seed")),
+                                         labels = as.integer(h5attr(config, "trials.labels")),
+                                         stringsAsFactors = FALSE) else NULL
 f$close_all()
-if (nrow(all_trials) == 0) die(path, " holds no trial rows")
 trials <- all_trials[all_trials$done, ]
 
 ## the summary table: per (seed, budget), variable and kind, as scripts/analyze.py's summary.csv
 num <- function(x) ifelse(is.na(x), "nan", sprintf("%.17g", x))
 safe <- function(expr) tryCatch(expr, error = function(e) NULL)
-groups <- unique(all_trials[, c("experiment_seed", "labels")])
+# format 1: one run per file, even before its first trial row exists
+groups <- if (!is.null(v1_group)) v1_group else unique(all_trials[, c("experiment_seed", "labels")])
 groups <- groups[order(as.numeric(groups$experiment_seed), groups$labels), , drop = FALSE]
 rows <- list()
 for (g in seq_len(nrow(groups))) {
@@ -124,8 +127,13 @@ for (g in seq_len(nrow(groups))) {
     }
   }
 }
+columns <- c("file", "labels", "variable", "kind", "n", "mean", "sd", "median", "q1", "q3", "iqr", "ci95_low",
+             "ci95_high", "mann_whitney_u", "mann_whitney_p", "mann_whitney_method", "welch_t", "welch_df",
+             "welch_p", "experiment_seed")
+table <- if (length(rows) > 0) do.call(rbind, rows) else
+  as.data.frame(setNames(replicate(length(columns), character(0), simplify = FALSE), columns))
 dir.create(dirname(csv_out), showWarnings = FALSE, recursive = TRUE)
-write.csv(do.call(rbind, rows), csv_out, row.names = FALSE, quote = 1)  # quote the file column only
+write.csv(table[, columns], csv_out, row.names = FALSE, quote = 1)  # quote the file column only
 
 ## the seed's final figure
 plot_msg <- ""

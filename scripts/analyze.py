@@ -267,11 +267,22 @@ def load_trials(path):
                 parts[c].append(columns[c])
     table = {c: np.concatenate(parts[c]) for c in TIDY_COLUMNS}
     table["kind"] = table["kind"].astype(str)
-    return table, {"format_version": version, "paired": paired}
+    info = {"format_version": version, "paired": paired, "groups": None}
+    if version == 1:  # one run per file, even before its first trial row exists
+        info["groups"] = [(seed, label_budget)]
+    return table, info
 
 
-def select(table, mask):
-    return {c: v[mask] for c, v in table.items()}
+def is_keras_weights_file(path):
+    """A Keras weights file (pretext writes them beside the results file): root attributes
+    keras_version and layer_names, no format attribute."""
+    try:
+        if not h5py.is_hdf5(path):
+            return False
+        with h5py.File(path, "r") as f:
+            return "keras_version" in f.attrs and "layer_names" in f.attrs and "format" not in f.attrs
+    except OSError:
+        return False
 
 
 class Run:
@@ -284,6 +295,7 @@ class Run:
         self.table, info = load_trials(path)
         self.format_version = info["format_version"]
         self.paired = info["paired"]
+        v1_groups = info["groups"]
         f, _ = _open_results(path)
         with f:
             self.complete = int(f.attrs.get("complete", 0)) == 1
@@ -294,9 +306,8 @@ class Run:
             if "phases" in f:
                 for seed in sorted(f["phases"].keys(), key=lambda s: int(s) if s.isdigit() else s):
                     self.seed_phases[seed] = self._read_phases(f["phases"][seed])
-            self.has_rotations = "pretext/train_rotations" in f
         # (seed, labels) groups, in order; one group: the file is one run of the seed's experiment
-        keys = sorted({(int(s), int(lb)) for s, lb in zip(self.table["experiment_seed"], self.table["labels"])})
+        keys = v1_groups or sorted({(int(s), int(lb)) for s, lb in zip(self.table["experiment_seed"], self.table["labels"])})
         self.groups = keys
         single = len(keys) == 1
         self.labels = keys[0][1] if single else None
@@ -474,8 +485,11 @@ def plot_curves(run, out_dir, written):
 
 def plot_comparison(run, out_dir, written):
     if run.trials is None:
-        print(f"analyze: {run.path}: {len(run.groups)} (seed, label budget) runs in one file: "
-              f"per-run comparison skipped (see label_curve)")
+        if run.groups:
+            print(f"analyze: {run.path}: {len(run.groups)} (seed, label budget) runs in one file: "
+                  f"per-run comparison skipped (see label_curve)")
+        else:
+            print(f"analyze: {run.path}: no trial rows: comparison skipped")
         return
     kinds = [k for k in KINDS if len(run.trials[k]["test_accuracy"]) > 0]
     if not kinds:
@@ -873,6 +887,16 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     seen_paths = set()
+    files = []
+    for path in args.files:
+        if is_keras_weights_file(path):
+            # results/run-*.h5 also matches the run-*.pretext.weights.h5 files beside the results
+            print(f"analyze: {path} is a Keras weights file, not a results file: skipped")
+            continue
+        files.append(path)
+    if not files:
+        sys.exit("analyze: none of the files given is a results file")
+    args.files = files
     for path in args.files:
         real = os.path.realpath(path)
         if real in seen_paths:
@@ -883,7 +907,8 @@ def main(argv=None):
         try:
             runs.append(Run(path))
         except (OSError, ValueError, KeyError) as e:
-            sys.exit(f"analyze: cannot read {path}: {e}")
+            message = str(e)
+            sys.exit(f"analyze: {message}" if path in message else f"analyze: cannot read {path}: {message}")
     table, duplicates = combined_table(runs)
     if duplicates:
         print(f"analyze: warning: {duplicates[0]} ({len(duplicates)} such trials): the files repeat "

@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """check-keras-weights.py: checks a Keras weights file written by pretext (pt_keras_weights_save)
 against the layout tf.keras 2.x save_weights() writes for the seed's Sequential CNN: root attributes
 layer_names / backend / keras_version, a group per layer with attribute weight_names, datasets

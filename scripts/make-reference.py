@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """make-reference.py: writes the golden files tests/data/golden_n10.bin and golden_n4.bin that
 tests/test_golden.c compares the C engine against. The network is the seed's CNN built
 independently in PyTorch (float64) with Keras's channels-last semantics; Adam is TensorFlow's,

@@ -10,11 +10,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 packages=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
-          libopenblas-dev libcmocka-dev zlib1g-dev python3-h5py python3-numpy
+          libopenblas-dev libcmocka-dev zlib1g-dev python3-h5py python3-numpy python3-scipy
           python3-matplotlib dataset-fashion-mnist hdf5-tools)
 # Needed by the tests only: a private Slurm cluster, clang's sanitizer and fuzzer runtimes,
-# valgrind, R with hdf5r and ggplot2 for scripts/analyze.R.
-test_packages=(slurm-wlm munge clang libclang-rt-14-dev valgrind r-base-core r-cran-hdf5r r-cran-ggplot2)
+# valgrind, R with hdf5r and ggplot2 for scripts/analyze.R, qemu-user to run the program as on
+# older CPUs.
+test_packages=(slurm-wlm munge clang libclang-rt-14-dev valgrind r-base-core r-cran-hdf5r r-cran-ggplot2
+               qemu-user)
 [ "$with_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do

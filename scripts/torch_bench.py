@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """torch_bench.py: the PyTorch side of the speed comparison. Times the same three workloads as
 `pretext bench` on the same network, with the same options and the same JSON output, so that
 scripts/bench-train.sh can set them side by side. Run with Debian's interpreter (torch 1.13):

@@ -48,7 +48,7 @@ ok "--help documents the options, sources and variables"
 
 # ---- --from with raw files ------------------------------------------------------------------
 mkdir -p "$tmp/raw"
-cp "$mnist"/* "$tmp/raw/"
+ln -s "$mnist"/* "$tmp/raw/"
 "${fetch[@]}" --from "$tmp/raw" --dest "$tmp/out-raw" > "$tmp/raw.log" 2>&1 || { show "$tmp/raw.log"; fail "--from raw"; }
 same_as_mnist "$tmp/out-raw"
 grep -q "MNIST installed in $tmp/out-raw from --from $tmp/raw" "$tmp/raw.log" || { show "$tmp/raw.log"; fail "final message does not name --from DIR"; }
@@ -78,14 +78,18 @@ grep -q "already in $tmp/out-raw" "$tmp/again.log" || { show "$tmp/again.log"; f
 ok "a folder already in place is left alone"
 
 # ---- a corrupted raw file: refused, destination untouched -----------------------------------------
+# (unchanged files are symbolic links: the script reads through them; fewer copies, a faster test)
 mkdir -p "$tmp/bad"
-cp "$mnist"/* "$tmp/bad/"
+ln -s "$mnist"/* "$tmp/bad/"
+rm "$tmp/bad/train-labels-idx1-ubyte"
+cp "$mnist/train-labels-idx1-ubyte" "$tmp/bad/"
 printf '\xff' | dd of="$tmp/bad/train-labels-idx1-ubyte" bs=1 seek=5000 conv=notrunc status=none
 want="$(sha256sum "$mnist/train-labels-idx1-ubyte" | cut -d ' ' -f 1)"
 got="$(sha256sum "$tmp/bad/train-labels-idx1-ubyte" | cut -d ' ' -f 1)"
 [ "$want" != "$got" ] || fail "the corruption did not change the file"
-# the destination holds a previous install plus a marker: neither may change
-cp -a "$tmp/out-raw" "$tmp/dest-bad"
+# the destination holds an older file of the same name and a marker: neither may change
+mkdir -p "$tmp/dest-bad"
+echo "an older file" > "$tmp/dest-bad/train-labels-idx1-ubyte"
 echo "keep" > "$tmp/dest-bad/marker"
 (cd "$tmp/dest-bad" && sha256sum ./* > "$tmp/dest-bad.sums")
 rc=0; "${fetch[@]}" --from "$tmp/bad" --dest "$tmp/dest-bad" > "$tmp/bad.log" 2>&1 || rc=$?
@@ -94,7 +98,7 @@ grep -q "refusing $tmp/bad/train-labels-idx1-ubyte" "$tmp/bad.log" || { show "$t
 grep -q "expected $want" "$tmp/bad.log" || { show "$tmp/bad.log"; fail "the message lacks the expected sum"; }
 grep -q "$got" "$tmp/bad.log" || { show "$tmp/bad.log"; fail "the message lacks the actual sum"; }
 (cd "$tmp/dest-bad" && sha256sum --check --quiet --strict "$tmp/dest-bad.sums") || fail "the destination changed"
-[ "$(ls -A "$tmp/dest-bad" | wc -l)" -eq 5 ] || { ls -la "$tmp/dest-bad"; fail "files added to the destination"; }
+[ "$(ls -A "$tmp/dest-bad" | wc -l)" -eq 2 ] || { ls -la "$tmp/dest-bad"; fail "files added to the destination"; }
 # a new destination is not created at all
 rc=0; "${fetch[@]}" --from "$tmp/bad" --dest "$tmp/dest-new" > "$tmp/bad2.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] && [ ! -e "$tmp/dest-new" ] || fail "a refused fetch left $tmp/dest-new behind (exit $rc)"
@@ -102,7 +106,8 @@ ok "a corrupted raw file is refused (file and both sums named), the destination 
 
 # ---- a corrupted .gz: refused ----------------------------------------------------------------------
 mkdir -p "$tmp/badgz"
-cp "$tmp/gz"/* "$tmp/badgz/"
+ln -s "$tmp/gz"/* "$tmp/badgz/"
+rm "$tmp/badgz/t10k-images-idx3-ubyte.gz"
 head -c 20000 "$tmp/gz/t10k-images-idx3-ubyte.gz" > "$tmp/badgz/t10k-images-idx3-ubyte.gz"
 rc=0; "${fetch[@]}" --from "$tmp/badgz" --dest "$tmp/dest-badgz" > "$tmp/badgz.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { show "$tmp/badgz.log"; fail "a truncated .gz: exit $rc, expected 1"; }
@@ -110,7 +115,8 @@ grep -q "refusing $tmp/badgz/t10k-images-idx3-ubyte.gz" "$tmp/badgz.log" || { sh
 [ ! -e "$tmp/dest-badgz" ] || fail "a refused fetch left $tmp/dest-badgz behind"
 # a valid gzip file with the wrong content
 mkdir -p "$tmp/wronggz"
-cp "$tmp/gz"/* "$tmp/wronggz/"
+ln -s "$tmp/gz"/* "$tmp/wronggz/"
+rm "$tmp/wronggz/train-labels-idx1-ubyte.gz"
 gzip -n -c "$tmp/bad/train-labels-idx1-ubyte" > "$tmp/wronggz/train-labels-idx1-ubyte.gz"
 rc=0; "${fetch[@]}" --from "$tmp/wronggz" --dest "$tmp/dest-wronggz" > "$tmp/wronggz.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { show "$tmp/wronggz.log"; fail "a .gz with the wrong content: exit $rc, expected 1"; }
@@ -120,7 +126,7 @@ ok "a truncated .gz and a .gz with the wrong content are refused"
 
 # ---- a missing file ---------------------------------------------------------------------------------
 mkdir -p "$tmp/missing"
-cp "$mnist"/train-* "$mnist/t10k-images-idx3-ubyte" "$tmp/missing/"
+ln -s "$mnist"/train-* "$mnist/t10k-images-idx3-ubyte" "$tmp/missing/"
 rc=0; "${fetch[@]}" --from "$tmp/missing" --dest "$tmp/dest-missing" > "$tmp/missing.log" 2>&1 || rc=$?
 [ "$rc" -eq 1 ] || { show "$tmp/missing.log"; fail "a missing file: exit $rc, expected 1"; }
 grep -q "t10k-labels-idx1-ubyte is missing" "$tmp/missing.log" || { show "$tmp/missing.log"; fail "the message does not name the missing file"; }

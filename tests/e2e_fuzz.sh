@@ -8,15 +8,21 @@
 # FUZZ_RUNS_SCALE multiplies the numbers of executions (e.g. 10 for a longer local session).
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
-build="${PRETEXT_FUZZ_BUILD_DIR:-$src/build-fuzz}"
+# ctest runs this from the build folder: the fuzz build goes beside it, never into the sources
+build="${PRETEXT_FUZZ_BUILD_DIR:-$PWD/fuzz-build}"
 scale="${FUZZ_RUNS_SCALE:-1}"
 command -v clang > /dev/null || { echo "FAIL: clang is not installed (scripts/setup.sh --tests installs it)"; exit 1; }
 if [ ! -x "$build/tests/fuzz/fuzz_idx" ] || [ ! -x "$build/tests/fuzz/fuzz_config" ] || [ ! -x "$build/tests/fuzz/fuzz_results" ] \
    || [ -n "$(find "$src/src" "$src/include" "$src/tests/fuzz" -newer "$build/tests/fuzz/fuzz_results" -name '*.[ch]' | head -1)" ]; then
   echo "building the fuzzers in $build"
+  mkdir -p "$build"
   CC=clang cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRETEXT_FUZZ=ON -DPRETEXT_TESTS=OFF \
-    -DPRETEXT_NATIVE=OFF > "$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
-  cmake --build "$build" -j"$(nproc)" --target fuzz_idx fuzz_config fuzz_results 2>&1 | grep -E "warning|error" || true
+    > "$build/configure.log" 2>&1 || { cat "$build/configure.log"; exit 1; }
+  if ! cmake --build "$build" -j"$(nproc)" --target fuzz_idx fuzz_config fuzz_results > "$build/build.log" 2>&1; then
+    grep -E "warning|error" "$build/build.log" | head -20
+    echo "FAIL: the fuzzers did not build (log: $build/build.log)"
+    exit 1
+  fi
 fi
 scratch="$(mktemp -d)"; trap 'rm -rf "$scratch"' EXIT
 export ASAN_OPTIONS="detect_leaks=1"
@@ -47,8 +53,8 @@ fuzz() {
     failed=$((failed + 1))
     echo "FAIL $target (exit $rc):"
     grep -E "ERROR|SUMMARY|runtime error|Assertion|    #[0-9] " "$scratch/$target.log" | head -30
-    mkdir -p "$src/build-fuzz-crashes"; cp "$scratch"/keep/* "$src/build-fuzz-crashes/" 2>/dev/null || true
-    echo "     the input is saved in $src/build-fuzz-crashes/"
+    mkdir -p "$build/crashes"; cp "$scratch"/keep/* "$build/crashes/" 2>/dev/null || true
+    echo "     the input is saved in $build/crashes/"
   fi
 }
 fuzz fuzz_idx 6000 4096

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
 # e2e_slurm.sh: the project's SLURM job scripts on a real, private one-node Slurm (tests/slurm/).
 #  1. time limit: jobs/session5.sbatch on 1 task with --time=1 --signal=B:USR1@30 is warned
-#     mid-trials, saves a consistent file and exits 75 (JobState FAILED, ExitCode 75:0); the same
-#     sbatch command again (on 2 tasks) resumes and completes it, no trial lost or run twice (same
-#     trial results as an uninterrupted mpirun run, finished trials not recomputed);
-#  2. session5.sbatch with the smoke configuration on its default 8 tasks, from a checkout (srun);
+#     mid-trials, saves a consistent file (results/smoke-<job id>.h5) and exits 75 (JobState
+#     FAILED, ExitCode 75:0); a new job with PRETEXT_OUT naming that file (on 2 tasks) resumes and
+#     completes it, no trial lost or run twice (same trial results as an uninterrupted mpirun run,
+#     finished trials not recomputed);
+#  2. session5.sbatch with the smoke configuration on its default 8 tasks, from a checkout: srun
+#     with the MPI plugin picked from `srun --mpi=list` (pmix) and --cpus-per-task; jobs of the
+#     same configuration in one folder write one file each (<config>-<job id>.h5);
 #  3. the same script from an install (cmake --install --prefix), launched with mpirun, submitted
 #     from a folder with no configs/ (the config is found in PREFIX/share/pretext/configs);
-#  4. sweep.sbatch as a 2-task array: one file per task, with that task's label budget;
-#  5. --requeue: a USR1 sent to the batch shell mid-trials makes the job requeue itself and finish.
-# Fails (does not skip) when Slurm or munge is missing. PRETEXT_SLURM_KEEP=1 keeps the temporary
-# folder (logs, results, the cluster's configuration) after a pass too.
+#  4. sweep.sbatch as a 2-task array: one file per task (<config>-<array id>_<task>.h5), with that
+#     task's label budget; PRETEXT_GRADIENT_SUM passed through as run.gradient_sum;
+#  5. --requeue: a USR1 sent to the batch shell mid-trials makes the job requeue itself (same job
+#     id, same file) and finish; PRETEXT_SRUN_MPI chooses the plugin.
+# Skipped (exit 77) without root or without Slurm and munge. PRETEXT_SLURM_KEEP=1 keeps the
+# temporary folder (logs, results, the cluster's configuration) after a pass too.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+[ "$(id -u)" = 0 ] || { echo "SKIP: the Slurm test starts slurmd, which must run as root"; exit 77; }
+for needed in munged mungekey slurmctld slurmd sbatch squeue scontrol scancel sinfo srun; do
+    PATH="$PATH:/usr/sbin:/sbin" command -v "$needed" >/dev/null ||
+        { echo "SKIP: $needed is not installed (Debian packages slurm-wlm and munge: scripts/setup.sh --tests)"; exit 77; }
+done
 tool=(/usr/bin/python3 "$src/tests/results_tool.py")
 tmp="$(mktemp -d /tmp/pretext-slurm.XXXXXX)"
 . "$src/tests/slurm/cluster.sh"
@@ -69,7 +79,7 @@ limit_sbatch=(--job-name=limit jobs/session5.sbatch configs/smoke.ini "${limit_c
 id1=$(slurm_submit --time=1 --signal=B:USR1@30 --ntasks=1 "${limit_sbatch[@]}")
 log "time-limit job $id1 submitted; reference run with mpirun meanwhile"
 # 5. requeue (runs meanwhile): once its first trial is done, the signal Slurm's warning sends.
-id_rq=$(slurm_submit --requeue --ntasks=2 --job-name=requeue jobs/session5.sbatch configs/smoke.ini \
+id_rq=$(PRETEXT_SRUN_MPI=pmix slurm_submit --requeue --ntasks=2 --job-name=requeue jobs/session5.sbatch configs/smoke.ini \
     "${limit_cfg[@]}" trials.supervised=4 trials.self_supervised=4)
 out_rq="$co/requeue-$id_rq.out"
 mpiexec -n 1 "$bin" run --quiet --config "$co/configs/smoke.ini" --out "$tmp/reference.h5" \
@@ -88,17 +98,19 @@ slurm_wait "$id1" 200
 state=$(slurm_field "$id1" JobState); code=$(slurm_field "$id1" ExitCode)
 log "time-limit job $id1: JobState=$state ExitCode=$code RunTime=$(slurm_field "$id1" RunTime)"
 out1="$co/limit-$id1.out"
+limit_h5="$co/results/smoke-$id1.h5"
 [ "$state" = FAILED ] && [ "$code" = 75:0 ] || { show "$out1"; fail "interrupted job: JobState=$state ExitCode=$code, expected FAILED 75:0"; }
 grep -q "got SIGUSR1" "$out1" || { show "$out1"; fail "the batch shell did not report the USR1 warning"; }
 grep -q "pretext exited with status 75" "$out1" || { show "$out1"; fail "pretext did not exit 75"; }
-read -r complete ns nss < <("${tool[@]}" "done" "$co/results/limit.h5")
+grep -q "to resume it from a new job: PRETEXT_OUT=$limit_h5 sbatch" "$out1" || { show "$out1"; fail "the log does not say how to resume"; }
+read -r complete ns nss < <("${tool[@]}" "done" "$limit_h5")
 done_before=$((ns + nss))
 log "interrupted file: complete=$complete, $ns + $nss trials done of $n_limit"
 [ "$complete" = 0 ] && [ "$done_before" -ge 1 ] && [ "$done_before" -lt "$n_limit" ] \
     || { show "$out1"; fail "interrupted file should hold some but not all trials: complete=$complete done=$done_before"; }
-cp "$co/results/limit.h5" "$tmp/limit_before.h5"
-id2=$(slurm_submit --ntasks=2 "${limit_sbatch[@]}")
-log "resubmitted as job $id2"
+cp "$limit_h5" "$tmp/limit_before.h5"
+id2=$(PRETEXT_OUT="$limit_h5" slurm_submit --ntasks=2 "${limit_sbatch[@]}")
+log "resubmitted as job $id2 with PRETEXT_OUT=$limit_h5"
 
 # ---- 2-4 run together (8 CPUs: 2 + 2 + 2x2 now, then 8) ----------------------------------------
 small=(data.train_images=2000 trials.supervised=2 trials.self_supervised=2)
@@ -109,7 +121,7 @@ id_inst=$(PRETEXT_LAUNCHER=mpirun slurm_submit --ntasks=2 --job-name=installed \
     "$prefix/share/pretext/jobs/session5.sbatch" configs/smoke.ini "${small[@]}")
 # 4. sweep, 2 tasks: label budgets 40 and 60, one seed
 cd "$co"
-id_sweep=$(PRETEXT_SWEEP_LABELS="40 60" PRETEXT_SWEEP_SEEDS="7" slurm_submit --array=0-1 --ntasks=2 \
+id_sweep=$(PRETEXT_SWEEP_LABELS="40 60" PRETEXT_SWEEP_SEEDS="7" PRETEXT_GRADIENT_SUM=mpi slurm_submit --array=0-1 --ntasks=2 \
     jobs/sweep.sbatch data.train_images=2000 trials.supervised=2 trials.self_supervised=2 \
     pretext.epochs=1 benchmark.enabled=false trials.epochs=2 downstream.frozen_epochs=1 \
     downstream.finetune_epochs=1)
@@ -123,10 +135,12 @@ log "resubmitted job $id2: $(slurm_field "$id2" JobState) $(slurm_field "$id2" E
 out2="$co/limit-$id2.out"
 [ "$(slurm_field "$id2" JobState)" = COMPLETED ] || { show "$out2"; fail "resubmitted job $id2 did not complete"; }
 grep -q "already done" "$out2" || { show "$out2"; fail "the resubmission did not read the finished phase back"; }
+grep -q "results file $limit_h5 exists: pretext resumes it" "$out2" || { show "$out2"; fail "the resubmission did not use PRETEXT_OUT"; }
+[ ! -e "$co/results/smoke-$id2.h5" ] || fail "the resubmission also wrote its own file"
 ran=$(grep -c "^trial " "$out2" || true)
 [ "$ran" -eq $((n_limit - done_before)) ] || { show "$out2"; fail "resubmission ran $ran trials, expected $((n_limit - done_before))"; }
-"${tool[@]}" same-trials "$tmp/reference.h5" "$co/results/limit.h5"
-/usr/bin/python3 - "$tmp/limit_before.h5" "$co/results/limit.h5" <<'PY'
+"${tool[@]}" same-trials "$tmp/reference.h5" "$limit_h5"
+/usr/bin/python3 - "$tmp/limit_before.h5" "$limit_h5" <<'PY'
 import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
 assert int(b.attrs["complete"]) == 1, "resumed file not complete"
@@ -144,9 +158,9 @@ slurm_wait "$id_inst" 240
 out_inst="$tmp/elsewhere/installed-$id_inst.out"
 [ "$(slurm_field "$id_inst" JobState)" = COMPLETED ] && [ "$(slurm_field "$id_inst" ExitCode)" = 0:0 ] \
     || { show "$out_inst"; fail "installed job $id_inst: $(slurm_field "$id_inst" JobState) $(slurm_field "$id_inst" ExitCode)"; }
-grep -q "running: mpirun $prefix/bin/pretext run --config $prefix/share/pretext/configs/smoke.ini --out $tmp/elsewhere/results/installed.h5" "$out_inst" \
+grep -q "running: mpirun $prefix/bin/pretext run --config $prefix/share/pretext/configs/smoke.ini --out $tmp/elsewhere/results/smoke-$id_inst.h5" "$out_inst" \
     || { show "$out_inst"; fail "installed job did not use the installed program, config and results folder with mpirun"; }
-"${tool[@]}" smoke "$tmp/elsewhere/results/installed.h5" 2 2
+"${tool[@]}" smoke "$tmp/elsewhere/results/smoke-$id_inst.h5" 2 2
 log "3. install + mpirun: passed"
 
 slurm_wait "$id_sweep" 240
@@ -154,12 +168,16 @@ for task in 0 1; do
     st=$(slurm_field "${id_sweep}_$task" JobState); ec=$(slurm_field "${id_sweep}_$task" ExitCode)
     [ "$st" = COMPLETED ] && [ "$ec" = 0:0 ] || { show "$co/sweep-${id_sweep}_$task.out"; fail "sweep task $task: $st $ec"; }
 done
-/usr/bin/python3 - "$co/results" <<'PY'
+for task in 0 1; do
+    grep -q "running: srun .* run --out $co/results/session5-${id_sweep}_$task.h5 run.threads=1 run.gradient_sum=mpi " "$co/sweep-${id_sweep}_$task.out" \
+        || { show "$co/sweep-${id_sweep}_$task.out"; fail "sweep task $task: results name or PRETEXT_GRADIENT_SUM passthrough"; }
+done
+/usr/bin/python3 - "$co/results" "$id_sweep" <<'PY'
 import sys, os, glob, h5py
-folder = sys.argv[1]
-files = sorted(glob.glob(os.path.join(folder, "sweep-*.h5")))
+folder, array_id = sys.argv[1], sys.argv[2]
+files = sorted(glob.glob(os.path.join(folder, "session5-*.h5")))
 files = [f for f in files if not f.endswith(".weights.h5")]
-assert [os.path.basename(f) for f in files] == ["sweep-0.h5", "sweep-1.h5"], files
+assert [os.path.basename(f) for f in files] == [f"session5-{array_id}_0.h5", f"session5-{array_id}_1.h5"], files
 for f, labels in zip(files, (40, 60)):
     with h5py.File(f, "r") as h:
         assert int(h.attrs["complete"]) == 1, f"{f} not complete"
@@ -175,10 +193,11 @@ slurm_wait "$id_s5" 300
 out_s5="$co/session5-$id_s5.out"
 [ "$(slurm_field "$id_s5" JobState)" = COMPLETED ] && [ "$(slurm_field "$id_s5" ExitCode)" = 0:0 ] \
     || { show "$out_s5"; fail "session5 job $id_s5: $(slurm_field "$id_s5" JobState) $(slurm_field "$id_s5" ExitCode)"; }
-grep -q "running: srun --mpi=pmix $co/build/pretext run --config $co/configs/smoke.ini --out $co/results/session5.h5" "$out_s5" \
-    || { show "$out_s5"; fail "session5 job did not run the checkout's program with srun"; }
+grep -q "running: srun --mpi=pmix --cpus-per-task=1 $co/build/pretext run --config $co/configs/smoke.ini --out $co/results/smoke-$id_s5.h5" "$out_s5" \
+    || { show "$out_s5"; fail "session5 job did not run the checkout's program with srun --mpi=pmix --cpus-per-task=1"; }
+grep -q "srun MPI plugin: pmix (srun --mpi=list: .*pmi2" "$out_s5" || { show "$out_s5"; fail "the srun MPI plugin choice is not logged"; }
 grep -q "pretext run: 8 ranks" "$out_s5" || { show "$out_s5"; fail "session5 job did not run 8 ranks"; }
-"${tool[@]}" smoke "$co/results/session5.h5" 2 2
+"${tool[@]}" smoke "$co/results/smoke-$id_s5.h5" 2 2
 log "2. session5 smoke, 8 tasks: passed"
 
 slurm_wait "$id_rq" 300
@@ -186,11 +205,18 @@ out_rq="$co/requeue-$id_rq.out"
 st=$(slurm_field "$id_rq" JobState); restarts=$(slurm_field "$id_rq" Restarts)
 [ "$st" = COMPLETED ] && [ "$restarts" = 1 ] || { show "$out_rq"; fail "requeue job $id_rq: JobState=$st Restarts=$restarts, expected COMPLETED after 1 restart"; }
 grep -q "requeueing job $id_rq" "$out_rq" || { show "$out_rq"; fail "the job did not requeue itself"; }
-read -r complete ns nss < <("${tool[@]}" "done" "$co/results/requeue.h5")
+grep -q "srun MPI plugin: pmix (PRETEXT_SRUN_MPI)" "$out_rq" || { show "$out_rq"; fail "PRETEXT_SRUN_MPI not used"; }
+read -r complete ns nss < <("${tool[@]}" "done" "$co/results/smoke-$id_rq.h5")
 [ "$complete $ns $nss" = "1 4 4" ] || fail "requeued job's file: $complete $ns $nss"
 # The log (appended to on requeue) shows every trial exactly once over the two runs.
 ran=$(grep -c "^trial " "$out_rq" || true)
 [ "$ran" -eq 8 ] || { show "$out_rq"; fail "requeue job: $ran trial lines over both runs, expected 8"; }
 log "5. requeue: passed"
 
-echo "e2e_slurm: 5 passed, 0 failed in $((SECONDS - t_start)) s"
+# Jobs of the same configuration in one folder: one file each, named by job id.
+found=$(cd "$co/results" && ls smoke-*.h5 | grep -v '\.weights\.h5$' | sort | tr '\n' ' ')
+want=$(printf '%s\n' "smoke-$id1.h5" "smoke-$id_rq.h5" "smoke-$id_s5.h5" | sort | tr '\n' ' ')
+[ "$found" = "$want" ] || fail "results files of the smoke jobs: '$found', expected '$want'"
+log "results named by job id: passed"
+
+echo "e2e_slurm: 6 passed, 0 failed in $((SECONDS - t_start)) s"

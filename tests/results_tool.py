@@ -1,4 +1,4 @@
-#!/usr/bin/python3
+#!/usr/bin/env python3
 """results_tool.py: checks on pretext results files for the end-to-end tests (h5py, numpy).
 
   results_tool.py smoke FILE N_SUP N_SELF     phases, trial tables, weight shapes, sane accuracies

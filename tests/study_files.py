@@ -16,6 +16,8 @@ Writes into OUTDIR:
                     self-supervised trials (statistics that need more data are NaN)
   ties.h5           format 1, seed 10, 30 labels: 6 + 6 trials with tied values (the rank-sum
                     test's normal approximation)
+  empty_v1.h5, empty_v2.h5
+                    no trial rows at all (format 1: still one run, from /config; format 2: none)
   truth.csv         file, kind, experiment_seed, labels, index, done, test_accuracy, test_loss, paired
 Values are a deterministic function of (kind, seed, budget, index): a budget effect, a seed effect
 shared by both kinds, a self-supervised gain and trial noise, rounded to 1e-4 like an accuracy
@@ -122,13 +124,15 @@ def main():
                        paired_where="config")
     rows += write_file(os.path.join(out, "single_150.h5"), 1, [(8, 150)], 5)
     rows += write_file(os.path.join(out, "single_1500.h5"), 1, [(8, 1500)], 5)
-    # edge.h5 and ties.h5 are not part of the study (not in truth.csv)
+    # edge.h5, ties.h5 and the empty files are not part of the study (not in truth.csv)
     write_file(os.path.join(out, "edge.h5"), 1, [(9, 20)], {"supervised": 3, "self_supervised": 2},
                not_done={("supervised", 9, 20, 1), ("supervised", 9, 20, 2),
                          ("self_supervised", 9, 20, 0), ("self_supervised", 9, 20, 1)})
     write_file(os.path.join(out, "ties.h5"), 1, [(10, 30)], 6,
                override={**{("supervised", 10, 30, i): v for i, v in enumerate([0.5, 0.5, 0.6, 0.7, 0.7, 0.8])},
                          **{("self_supervised", 10, 30, i): v for i, v in enumerate([0.6, 0.7, 0.7, 0.9, 0.9, 0.5])}})
+    write_file(os.path.join(out, "empty_v1.h5"), 1, [(11, 60)], 0)
+    write_file(os.path.join(out, "empty_v2.h5"), 2, [(11, 60)], 0)
     with open(os.path.join(out, "truth.csv"), "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()

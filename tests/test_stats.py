@@ -26,6 +26,7 @@ if shutil.which("Rscript") is None:
     print("SKIP: Rscript (the reference) is not installed (Debian: apt-get install r-base-core)")
     sys.exit(77)
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
 import analyze  # noqa: E402
 

@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-/* "AMD EPYC 9R14 96-Core Processor" or similar, from /proc/cpuinfo (Linux), else the cpuid brand
- * string (x86), else "unknown CPU". */
+/* "AMD EPYC 9R14 96-Core Processor" or similar: the cpuid brand string (x86), else /proc/cpuinfo's
+ * model name (Linux), else "unknown CPU". */
 void pt_cpu_model(char *buf, size_t n);
 
 #endif

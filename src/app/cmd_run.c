@@ -89,7 +89,9 @@ static int parse_args(PtExperiment *ex, int argc, char **argv, int *force) {
     ex->stop_after_trials = stop_trials ? parse_count(stop_trials) : -1;
     ex->stop_after_epochs = stop_epochs ? parse_count(stop_epochs) : -1;
     if (ex->stop_after_trials == -2 || ex->stop_after_epochs == -2) {
-        if (rank0) fprintf(stderr, "pretext run: --stop-after-trials and --stop-after-epochs need a whole number >= 0\n");
+        if (rank0)
+            fprintf(stderr, "pretext run: %s needs a whole number >= 0\n",
+                    ex->stop_after_trials == -2 ? "--stop-after-trials" : "--stop-after-epochs");
         return PT_EXIT_USAGE;
     }
     if (out) {

@@ -7,11 +7,12 @@
 # history) and no finished phase; the finished file holds no checkpoint. Both gradient sums.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+. "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 cfg=(data.train_images=1600 benchmark.epochs=3 pretext.epochs=3 trials.supervised=2
      trials.self_supervised=2 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
      downstream.finetune_epochs=1)
-run() { mpiexec -n 2 --oversubscribe "$bin" run "$@"; }
+run() { pt_mpiexec -n 2 "$bin" run "$@"; }
 passed=0
 for gsum in auto mpi; do
     run --out "$tmp/full.h5" "${cfg[@]}" run.gradient_sum=$gsum > "$tmp/log_full" 2>&1 \

@@ -5,12 +5,13 @@
 # tables (accuracy, loss, sampled indices, histories) are bit-identical.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+. "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 cfg=(data.train_images=2000 benchmark.enabled=false pretext.epochs=1 trials.supervised=3
      trials.self_supervised=3 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
      downstream.finetune_epochs=1)
 set +e
-mpiexec -n 2 --oversubscribe "$bin" run --quiet --out "$tmp/base.h5" --stop-after-trials 0 "${cfg[@]}" > "$tmp/log" 2>&1
+pt_mpiexec -n 2 "$bin" run --quiet --out "$tmp/base.h5" --stop-after-trials 0 "${cfg[@]}" > "$tmp/log" 2>&1
 rc=$?
 set -e
 [ "$rc" -eq 75 ] || { cat "$tmp/log"; echo "FAIL: expected exit 75 (resumable) after --stop-after-trials 0, got $rc"; exit 1; }
@@ -18,7 +19,7 @@ read -r complete ns nss < <(/usr/bin/python3 "$src/tests/results_tool.py" done "
 [ "$complete" = 0 ] && [ "$ns" = 0 ] && [ "$nss" = 0 ] || { echo "FAIL: base file: $complete $ns $nss"; exit 1; }
 for np in 1 2 4 8; do
   cp "$tmp/base.h5" "$tmp/np$np.h5"
-  mpiexec -n "$np" --oversubscribe "$bin" run --out "$tmp/np$np.h5" "${cfg[@]}" > "$tmp/log$np" 2>&1 \
+  pt_mpiexec -n "$np" "$bin" run --out "$tmp/np$np.h5" "${cfg[@]}" > "$tmp/log$np" 2>&1 \
     || { cat "$tmp/log$np"; echo "FAIL: np=$np run failed"; exit 1; }
   n_lines=$(grep -c "^trial " "$tmp/log$np" || true)
   [ "$n_lines" -eq 6 ] || { cat "$tmp/log$np"; echo "FAIL: np=$np ran $n_lines trials, expected 6 (each exactly once)"; exit 1; }

@@ -5,11 +5,12 @@
 # message naming the key, and --force starts over.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+. "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 cfg=(data.train_images=2000 benchmark.epochs=1 pretext.epochs=1 trials.supervised=3
      trials.self_supervised=3 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
      downstream.finetune_epochs=1)
-run() { mpiexec -n 2 --oversubscribe "$bin" run "$@"; }
+run() { pt_mpiexec -n 2 "$bin" run "$@"; }
 run --out "$tmp/full.h5" "${cfg[@]}" > "$tmp/log_full" 2>&1 || { cat "$tmp/log_full"; echo "FAIL: full run"; exit 1; }
 set +e
 run --out "$tmp/part.h5" --stop-after-trials 2 "${cfg[@]}" > "$tmp/log_part" 2>&1

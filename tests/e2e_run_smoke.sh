@@ -4,8 +4,9 @@
 # chance; both Keras weights files pass the Keras-layout check.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+. "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-mpiexec -n 2 --oversubscribe "$bin" run --config "$src/configs/smoke.ini" --out "$tmp/smoke.h5" > "$tmp/log" 2>&1 \
+pt_mpiexec -n 2 "$bin" run --config "$src/configs/smoke.ini" --out "$tmp/smoke.h5" > "$tmp/log" 2>&1 \
   || { cat "$tmp/log"; echo "FAIL: smoke run exited $?"; exit 1; }
 cat "$tmp/log"
 grep -q "trial supervised" "$tmp/log" || { echo "FAIL: no trial progress lines"; exit 1; }

@@ -2,7 +2,15 @@
  * mpiexec with 1, 2 and 4 ranks: the allreduced gradient of a split batch equals the gradient of
  * the whole batch on one process; after several data-parallel fit steps the weights are
  * bit-identical on every rank and close to the one-process fit; distributed evaluation equals the
- * local one. */
+ * local one.
+ *
+ * A failure on one rank ends every rank at once: each test runs through a wrapper whose teardown
+ * (which CMocka runs after a failed test too) calls MPI_Abort when the test's body did not reach
+ * its end, so the other ranks are not left waiting in a collective until ctest's timeout.
+ * PRETEXT_TEST_FAIL_RANK=r makes rank r fail on purpose after the first data-parallel fit of
+ * test_fit_weights_identical_on_all_ranks, where the other ranks go on into collectives the
+ * failed rank never joins (without the abort, mpiexec -n 2 hung there until killed):
+ * tests/e2e_mpi_fail_fast.sh checks that mpiexec then ends within seconds, non-zero. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +34,13 @@
 #include "pt_util.h"
 
 static int g_rank, g_size;
+
+/* The test hook: rank PRETEXT_TEST_FAIL_RANK fails here (no-op when unset or another rank). */
+static void maybe_inject_failure(const char *where) {
+    const char *r = getenv("PRETEXT_TEST_FAIL_RANK");
+    if (r && *r && atoi(r) == g_rank)
+        fail_msg("rank %d: injected failure (PRETEXT_TEST_FAIL_RANK=%s) %s", g_rank, r, where);
+}
 
 /* n random 28x28 images with a bright square whose position encodes the label, so that training
  * has something to learn. */
@@ -177,6 +192,7 @@ static void test_fit_weights_identical_on_all_ranks(void **state) {
         /* the model is back on its own buffers, and they hold the result */
         assert_ptr_equal(dp->params, dp->own_params);
         assert_ptr_equal(dp->grads, dp->own_grads);
+        if (k == 0) maybe_inject_failure("after the first data-parallel fit");
         assert_true(same_on_all_ranks(dp->params, dp->n_params));
 
         /* The weights moved, and they match the one-process fit (float summation order aside). */
@@ -252,6 +268,35 @@ static void test_distributed_evaluate_equals_local(void **state) {
     pt_images_free(&img);
 }
 
+/* Every test runs as TEST_ALL_RANKS(name): the body, then a flag that it finished. The teardown
+ * runs after the body returns or fails; a failed body (the flag unset) aborts every rank. */
+static int g_body_done;
+static int before_test(void **state) {
+    (void)state;
+    g_body_done = 0;
+    return 0;
+}
+static int after_test(void **state) {
+    (void)state;
+    if (!g_body_done) {
+        fprintf(stderr, "mpi_dataparallel: rank %d: a test failed; aborting all %d ranks (MPI_Abort)\n",
+                g_rank, g_size);
+        fflush(stdout);
+        fflush(stderr);
+        MPI_Abort(MPI_COMM_WORLD, 1);
+    }
+    return 0;
+}
+#define TEST_ALL_RANKS(f)                                                                          \
+    static void f##_then_done(void **state) {                                                      \
+        f(state);                                                                                  \
+        g_body_done = 1;                                                                           \
+    }
+TEST_ALL_RANKS(test_allreduced_gradient_equals_single_process)
+TEST_ALL_RANKS(test_fit_weights_identical_on_all_ranks)
+TEST_ALL_RANKS(test_distributed_evaluate_equals_local)
+#define ALL_RANKS_TEST(f) {#f, f##_then_done, before_test, after_test, NULL}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -264,9 +309,9 @@ int main(int argc, char **argv) {
         return skip;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allreduced_gradient_equals_single_process),
-        cmocka_unit_test(test_fit_weights_identical_on_all_ranks),
-        cmocka_unit_test(test_distributed_evaluate_equals_local),
+        ALL_RANKS_TEST(test_allreduced_gradient_equals_single_process),
+        ALL_RANKS_TEST(test_fit_weights_identical_on_all_ranks),
+        ALL_RANKS_TEST(test_distributed_evaluate_equals_local),
     };
     int failed = cmocka_run_group_tests_name("mpi_dataparallel", tests, NULL, NULL);
     int any = 0;

@@ -1,6 +1,10 @@
-/* test_adam.c: pt_adam_* against TensorFlow's Adam written out in double in this file, with a
- * hand-chosen gradient sequence: bias-corrected lr_t, epsilon added to sqrt(v) (gradients small
- * enough that it matters), frozen layers untouched, t counting steps, and reset. */
+/* test_adam.c: pt_adam_* against TensorFlow's Adam written out in double in this file, with
+ * hand-chosen gradient sequences: bias-corrected lr_t, epsilon added to sqrt(v) (gradients small
+ * enough that it matters), frozen layers untouched, t counting steps, and reset. Every step of
+ * every probed weight is checked against the reference: its value, its movement in that step
+ * (which must be nonzero, of the reference's sign, and equal to the reference's to 2e-6 relative),
+ * and its m and v; every other weight (zero gradient) must stay exactly where it was. A weight
+ * that does not move, or moves by a wrong amount, fails. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,19 +21,32 @@
 #include "pt_model.h"
 
 enum { STEPS = 5 };
-/* Two parameters with known gradients per step: one of order 1 (epsilon negligible), one of
- * order 1e-7 (sqrt(v) is about 3e-9 after the first step: epsilon = 1e-7 dominates). */
+/* Two gradient sequences: one of order 1 (epsilon negligible), one of order 1e-7 (sqrt(v) is
+ * about 3e-9 after the first step: epsilon = 1e-7 dominates). The 0.0 step moves by momentum. */
 static const double grad_big[STEPS] = {0.5, -0.25, 1.0, 0.0, 2.0};
 static const double grad_tiny[STEPS] = {1e-7, 2e-7, -1e-7, 1e-7, 3e-7};
 
-/* TensorFlow's update in double. pytorch_form = 1 uses m_hat/(sqrt(v_hat)+eps) instead, only to
- * show that the test tells the two apart. */
-static void reference(const double *g, int steps, double lr, int pytorch_form, double *w_out) {
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-7;
+/* Tolerances against the double reference. The engine's update is float32: lr_t rounded once,
+ * m, v, sqrt, the division and the product each rounded once per step (a few 6e-8 relative per
+ * step), and w itself rounded to half an ulp. */
+#define REL_VALUE 1e-6 /* w, m, v after each step, relative to the reference value */
+#define REL_MOVE 2e-6  /* w's movement in one step, relative to the reference's movement */
+
+typedef struct {
+    double w[STEPS], m[STEPS], v[STEPS];
+} Trace;
+
+/* TensorFlow's update in double from w = m = v = 0, with TensorFlow's float32 hyperparameters
+ * (0.999f is 0.99900001287, so 1 - beta2 differs from 0.001 by 1.3e-5 relative, above REL_VALUE;
+ * the lr given is a float's value too). pytorch_form = 1 uses m_hat/(sqrt(v_hat)+eps) instead,
+ * only to show that the test tells the two apart. */
+static void reference(const double *g, int steps, double lr, double scale, int pytorch_form, Trace *out) {
+    const double b1 = (double)0.9f, b2 = (double)0.999f, eps = (double)1e-7f;
     double m = 0, v = 0, w = 0;
     for (int t = 1; t <= steps; t++) {
-        m += (g[t - 1] - m) * (1 - b1);
-        v += (g[t - 1] * g[t - 1] - v) * (1 - b2);
+        double gt = g[t - 1] * scale;
+        m += (gt - m) * (1 - b1);
+        v += (gt * gt - v) * (1 - b2);
         if (pytorch_form) {
             double mh = m / (1 - pow(b1, t)), vh = v / (1 - pow(b2, t));
             w -= lr * mh / (sqrt(vh) + eps);
@@ -37,69 +54,180 @@ static void reference(const double *g, int steps, double lr, int pytorch_form, d
             double lr_t = lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t));
             w -= lr_t * m / (sqrt(v) + eps);
         }
-        w_out[t - 1] = w;
+        out->w[t - 1] = w;
+        out->m[t - 1] = m;
+        out->v[t - 1] = v;
     }
 }
 
-static void assert_rel(double got, double expect, double rel, const char *what) {
-    if (fabs(got - expect) > rel * fabs(expect) + 1e-15) {
-        fprintf(stderr, "%s: got %.10g, expected %.10g\n", what, got, expect);
+static void check_close(double got, double expect, double rel, const char *what, size_t index, int step) {
+    if (!(fabs(got - expect) <= rel * fabs(expect))) {
+        fprintf(stderr, "%s of parameter %zu after step %d: got %.10g, expected %.10g (|diff| %.3g > %.3g)\n",
+                what, index, step, got, expect, fabs(got - expect), rel * fabs(expect));
         fail();
     }
+}
+
+/* The step from before to after (float values) must be the reference's step from w_before to
+ * w_after: nonzero, the same sign, equal to REL_MOVE plus w's rounding (half an ulp of each). */
+static void check_move(float before, float after, double ref_before, double ref_after, size_t index, int step) {
+    double got = (double)after - (double)before, want = ref_after - ref_before;
+    double ulp_slack = 0.5 * (nextafterf(fabsf(after), INFINITY) - fabsf(after)) +
+                       0.5 * (nextafterf(fabsf(before), INFINITY) - fabsf(before));
+    if (want != 0.0 && (got == 0.0 || (got > 0) != (want > 0))) {
+        fprintf(stderr, "parameter %zu in step %d: moved by %.10g, expected %.10g (did not move, or the "
+                "wrong way)\n", index, step, got, want);
+        fail();
+    }
+    if (!(fabs(got - want) <= REL_MOVE * fabs(want) + ulp_slack)) {
+        fprintf(stderr, "parameter %zu in step %d: moved by %.10g, expected %.10g (|diff| %.3g > %.3g)\n",
+                index, step, got, want, fabs(got - want), REL_MOVE * fabs(want) + ulp_slack);
+        fail();
+    }
+}
+
+/* Weights given gradients in the test, spread where a vectorised update could go wrong: the
+ * first and last parameters of the buffer, both ends of tensors, the tail left over by 8- and
+ * 16-wide vectors (the buffer's length is not a multiple of 8), and the middle of the large
+ * tensor. Each gets its own scale of one of the two sequences. */
+typedef struct {
+    int tensor;   /* PT_T_* */
+    long offset;  /* within the tensor; negative: from its end */
+    int tiny;     /* grad_tiny instead of grad_big */
+    double scale; /* applied to the sequence */
+} Probe;
+static const Probe probes[] = {
+    {PT_T_CONV1_KERNEL, 0, 0, 1.0},     {PT_T_CONV1_KERNEL, 17, 1, 1.0},
+    {PT_T_CONV1_BIAS, -1, 0, -3.0},     {PT_T_CONV2_KERNEL, 4099, 1, -2.0},
+    {PT_T_CONV2_BIAS, -1, 0, 0.125},    {PT_T_DENSE1_KERNEL, 0, 0, -1.0},
+    {PT_T_DENSE1_KERNEL, 200001, 0, 7.0}, {PT_T_DENSE1_KERNEL, -1, 1, 5.0},
+    {PT_T_DENSE1_BIAS, 255, 0, 0.5},    {PT_T_DENSE2_KERNEL, 1, 1, -1.0},
+    {PT_T_DENSE2_BIAS, 3, 0, 1.0},      {PT_T_DENSE2_BIAS, -2, 0, -0.75},
+    {PT_T_DENSE2_BIAS, -1, 1, 4.0},
+};
+enum { N_PROBES = sizeof probes / sizeof probes[0] };
+
+static size_t probe_index(const PtModel *model, const Probe *p) {
+    const PtTensorInfo *info = &model->tensors[p->tensor];
+    return info->offset + (size_t)(p->offset >= 0 ? p->offset : (long)info->size + p->offset);
+}
+
+static int is_probe(const PtModel *model, size_t i) {
+    for (int k = 0; k < N_PROBES; k++)
+        if (probe_index(model, &probes[k]) == i) return 1;
+    return 0;
+}
+
+/* Every weight that is not a probe is exactly 0, with m = v = 0. Returns how many are not. */
+static size_t count_disturbed(const PtModel *model, const PtAdam *adam) {
+    size_t bad = 0;
+    for (size_t i = 0; i < model->n_params; i++)
+        if ((model->params[i] != 0.0f || adam->m[i] != 0.0f || adam->v[i] != 0.0f) && !is_probe(model, i)) {
+            if (bad < 5) fprintf(stderr, "parameter %zu has no gradient but w %g m %g v %g\n", i,
+                                 (double)model->params[i], (double)adam->m[i], (double)adam->v[i]);
+            bad++;
+        }
+    return bad;
 }
 
 static void test_adam_closed_form(void **state) {
     (void)state;
     PtModel *model = pt_model_create(10, 1);
     memset(model->params, 0, model->n_params * sizeof(float));
+    assert_true(model->n_params % 8 != 0); /* the probes at the end are in a vector tail */
     PtAdam adam;
     pt_adam_init(&adam, model->n_params, 1e-3f);
     assert_int_equal(adam.t, 0);
     assert_float_equal(adam.beta1, 0.9f, 0);
     assert_float_equal(adam.beta2, 0.999f, 0);
     assert_float_equal(adam.epsilon, 1e-7f, 0);
-    size_t i_big = model->tensors[PT_T_DENSE2_BIAS].offset + 3;
-    size_t i_tiny = model->tensors[PT_T_CONV1_KERNEL].offset + 17;
-    double w_big[STEPS], w_tiny[STEPS], w_tiny_pt[STEPS];
-    reference(grad_big, STEPS, 1e-3, 0, w_big);
-    reference(grad_tiny, STEPS, 1e-3, 0, w_tiny);
-    reference(grad_tiny, STEPS, 1e-3, 1, w_tiny_pt);
-    /* The PyTorch form differs by far more than the tolerance: epsilon's place is tested. */
-    assert_true(fabs(w_tiny_pt[0] - w_tiny[0]) > 0.5 * fabs(w_tiny[0]));
-    /* Hand fact: the first step moves a weight with a large gradient by about lr against it. */
-    assert_true(fabs(w_big[0] + 1e-3) < 1e-6);
+
+    Trace ref[N_PROBES];
+    size_t at[N_PROBES];
+    for (int k = 0; k < N_PROBES; k++) {
+        reference(probes[k].tiny ? grad_tiny : grad_big, STEPS, (double)1e-3f, probes[k].scale, 0, &ref[k]);
+        at[k] = probe_index(model, &probes[k]);
+        for (int j = 0; j < k; j++) assert_true(at[j] != at[k]);
+    }
+    /* Facts of the reference that make the checks below meaningful: */
+    Trace tiny_pt, big;
+    reference(grad_tiny, STEPS, (double)1e-3f, 1.0, 1, &tiny_pt);
+    reference(grad_big, STEPS, (double)1e-3f, 1.0, 0, &big);
+    /* the PyTorch form differs by far more than the tolerance: epsilon's place is tested; */
+    assert_true(fabs(tiny_pt.w[0] - ref[1].w[0]) > 0.5 * fabs(ref[1].w[0]));
+    /* the first step moves a weight with a large gradient by about lr against it; */
+    assert_true(fabs(big.w[0] + 1e-3) < 1e-6);
+    /* every step of every probe moves it by at least 1e-6, far above the tolerances. */
+    for (int k = 0; k < N_PROBES; k++)
+        for (int t = 0; t < STEPS; t++)
+            assert_true(fabs(ref[k].w[t] - (t ? ref[k].w[t - 1] : 0.0)) > 1e-6);
 
     for (int t = 0; t < STEPS; t++) {
+        float before[N_PROBES];
         pt_model_zero_grads(model);
-        model->grads[i_big] = (float)grad_big[t];
-        model->grads[i_tiny] = (float)grad_tiny[t];
+        for (int k = 0; k < N_PROBES; k++) {
+            before[k] = model->params[at[k]];
+            model->grads[at[k]] = (float)((probes[k].tiny ? grad_tiny : grad_big)[t] * probes[k].scale);
+        }
         pt_adam_step(&adam, model);
         assert_int_equal(adam.t, t + 1);
-        assert_rel(model->params[i_big], w_big[t], 1e-5, "big-gradient weight");
-        assert_rel(model->params[i_tiny], w_tiny[t], 1e-5, "tiny-gradient weight");
+        for (int k = 0; k < N_PROBES; k++) {
+            check_move(before[k], model->params[at[k]], t ? ref[k].w[t - 1] : 0.0, ref[k].w[t], at[k], t + 1);
+            check_close(model->params[at[k]], ref[k].w[t], REL_VALUE, "w", at[k], t + 1);
+            check_close(adam.m[at[k]], ref[k].m[t], REL_VALUE, "m", at[k], t + 1);
+            check_close(adam.v[at[k]], ref[k].v[t], REL_VALUE, "v", at[k], t + 1);
+        }
         /* parameters with zero gradient (and zero moments) do not move */
-        assert_true(model->params[i_big + 1] == 0.0f);
-        assert_true(adam.m[i_big + 1] == 0.0f && adam.v[i_big + 1] == 0.0f);
+        assert_int_equal(count_disturbed(model, &adam), 0);
     }
-    assert_float_equal(model->params[i_big], -1e-3f, 5e-3); /* it did move, and plausibly */
+    /* After 5 steps the big-gradient weight is where TensorFlow puts it, having moved. */
+    assert_true(model->params[at[10]] != 0.0f);
+    check_close(model->params[at[10]], big.w[STEPS - 1], REL_VALUE, "w after 5 steps", at[10], STEPS);
 
     /* reset: m = v = 0, t = 0; the next step is a first step again */
     pt_adam_reset(&adam);
     assert_int_equal(adam.t, 0);
     for (size_t k = 0; k < adam.n; k++) assert_true(adam.m[k] == 0.0f && adam.v[k] == 0.0f);
-    float before = model->params[i_big];
+    float before = model->params[at[10]];
     pt_model_zero_grads(model);
-    model->grads[i_big] = (float)grad_big[0];
+    model->grads[at[10]] = (float)grad_big[0];
     pt_adam_step(&adam, model);
-    assert_rel((double)model->params[i_big] - before, w_big[0], 1e-4, "step after reset");
+    assert_int_equal(adam.t, 1);
+    check_move(before, model->params[at[10]], 0.0, big.w[0], at[10], 1);
+    check_close(adam.m[at[10]], big.m[0], REL_VALUE, "m after reset", at[10], 1);
+    check_close(adam.v[at[10]], big.v[0], REL_VALUE, "v after reset", at[10], 1);
 
-    /* Frozen layers: params, m and v untouched, but t still counts. */
-    for (int l = 0; l < PT_NUM_LAYERS; l++) model->trainable[l] = 0;
-    float p_before = model->params[i_big], m_before = adam.m[i_big], v_before = adam.v[i_big];
+    /* Conv layers frozen (the downstream task): their params, m and v untouched although they
+     * have gradients, the dense layers' probes move as a second step says; t counts. */
+    model->trainable[PT_LAYER_CONV1] = model->trainable[PT_LAYER_CONV2] = 0;
+    size_t n_conv = model->tensors[PT_T_DENSE1_KERNEL].offset;
+    float *conv_before = malloc(3 * n_conv * sizeof(float)); /* (3 n_conv): w, m, v */
+    assert_non_null(conv_before);
+    memcpy(conv_before, model->params, n_conv * sizeof(float));
+    memcpy(conv_before + n_conv, adam.m, n_conv * sizeof(float));
+    memcpy(conv_before + 2 * n_conv, adam.v, n_conv * sizeof(float));
+    pt_model_zero_grads(model);
+    for (size_t i = 0; i < model->n_params; i++) model->grads[i] = 0.5f; /* every weight has one */
+    float dense_before = model->params[at[10]];
     pt_adam_step(&adam, model);
     assert_int_equal(adam.t, 2);
-    assert_true(model->params[i_big] == p_before && adam.m[i_big] == m_before &&
-                adam.v[i_big] == v_before);
+    assert_memory_equal(model->params, conv_before, n_conv * sizeof(float));
+    assert_memory_equal(adam.m, conv_before + n_conv, n_conv * sizeof(float));
+    assert_memory_equal(adam.v, conv_before + 2 * n_conv, n_conv * sizeof(float));
+    Trace two;
+    const double g2[2] = {grad_big[0], 0.5};
+    reference(g2, 2, (double)1e-3f, 1.0, 0, &two);
+    check_move(dense_before, model->params[at[10]], two.w[0], two.w[1], at[10], 2);
+    for (size_t i = n_conv; i < model->n_params; i++) assert_true(model->params[i] != 0.0f);
+    free(conv_before);
+
+    /* Every layer frozen: params, m and v untouched, but t still counts. */
+    for (int l = 0; l < PT_NUM_LAYERS; l++) model->trainable[l] = 0;
+    float p_before = model->params[at[10]], m_before = adam.m[at[10]], v_before = adam.v[at[10]];
+    pt_adam_step(&adam, model);
+    assert_int_equal(adam.t, 3);
+    assert_true(model->params[at[10]] == p_before && adam.m[at[10]] == m_before &&
+                adam.v[at[10]] == v_before);
     pt_adam_free(&adam);
     pt_model_free(model);
 }

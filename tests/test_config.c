@@ -68,7 +68,11 @@ static void assert_config_equal(const PtConfig *a, const PtConfig *b) {
     assert_int_equal(a->pretext_batch_size, b->pretext_batch_size);
     assert_int_equal(a->trials_supervised, b->trials_supervised);
     assert_int_equal(a->trials_self_supervised, b->trials_self_supervised);
-    assert_int_equal(a->trials_labels, b->trials_labels);
+    assert_int_equal(a->trials_labels.n, b->trials_labels.n);
+    for (int i = 0; i < a->trials_labels.n; i++) assert_int_equal(a->trials_labels.v[i], b->trials_labels.v[i]);
+    assert_int_equal(a->seeds.n, b->seeds.n);
+    for (int i = 0; i < a->seeds.n; i++) assert_true(a->seeds.v[i] == b->seeds.v[i]);
+    assert_int_equal(a->trials_paired, b->trials_paired);
     assert_int_equal(a->trials_epochs, b->trials_epochs);
     assert_int_equal(a->trials_batch_size, b->trials_batch_size);
     assert_int_equal(a->downstream_frozen_epochs, b->downstream_frozen_epochs);
@@ -102,7 +106,9 @@ static void scrambled(PtConfig *cfg) {
         "pretext.batch_size=33", "trials.supervised=5", "trials.self_supervised=6", "trials.labels=99",
         "trials.epochs=7", "trials.batch_size=8", "downstream.frozen_epochs=2",
         "downstream.finetune_epochs=0", "downstream.transfer=conv", "run.threads=4",
-        "run.gradient_sum=mpi", "run.kernels=generic"};
+        "run.gradient_sum=mpi", "run.kernels=generic", "experiment.seeds=1-3,10",
+        "benchmark.from=/earlier/run.h5", "pretext.from=/earlier/other.h5", "trials.paired=true",
+        "run.phase_groups=3"};
     size_t n = sizeof assignments / sizeof assignments[0];
     assert_int_equal((int)n, pt_config_key_count());
     for (size_t i = 0; i < n; i++) set_ok(cfg, assignments[i]);
@@ -147,7 +153,8 @@ static void test_defaults_are_the_seed(void **state) {
     assert_int_equal(cfg.pretext_batch_size, 64);
     assert_int_equal(cfg.trials_supervised, 20);
     assert_int_equal(cfg.trials_self_supervised, 20);
-    assert_int_equal(cfg.trials_labels, 150);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 150);
     assert_int_equal(cfg.trials_epochs, 10);
     assert_int_equal(cfg.trials_batch_size, 1);
     assert_int_equal(cfg.downstream_frozen_epochs, 10);
@@ -187,7 +194,8 @@ static void test_smoke_ini_loads(void **state) {
     assert_int_equal(cfg.pretext_epochs, 1);
     assert_int_equal(cfg.trials_supervised, 3);
     assert_int_equal(cfg.trials_self_supervised, 3);
-    assert_int_equal(cfg.trials_labels, 150);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 150);
     assert_int_equal(cfg.trials_epochs, 2);
     assert_int_equal(cfg.downstream_frozen_epochs, 1);
     assert_int_equal(cfg.downstream_finetune_epochs, 1);
@@ -232,7 +240,8 @@ static void test_file_syntax_accepted(void **state) {
            "transfer = conv\n";
     status = load_text(text, &cfg, &err, path, sizeof path);
     if (status != 0) fail_msg("%s", err.msg);
-    assert_int_equal(cfg.trials_labels, 40);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 40);
     assert_int_equal(cfg.trials_epochs, 3);
     assert_int_equal(cfg.benchmark_enabled, 0);
     assert_string_equal(cfg.data_dir, "/path with spaces ; and a semicolon");
@@ -402,12 +411,15 @@ static void test_overrides(void **state) {
     PtConfig cfg;
     pt_config_defaults(&cfg);
     set_ok(&cfg, "trials.labels=100");
-    assert_int_equal(cfg.trials_labels, 100);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 100);
     set_ok(&cfg, "  trials.labels = 120  ");
-    assert_int_equal(cfg.trials_labels, 120);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 120);
     /* Later wins on the command line. */
     set_ok(&cfg, "trials.labels=130");
-    assert_int_equal(cfg.trials_labels, 130);
+    assert_int_equal(cfg.trials_labels.n, 1);
+    assert_int_equal(cfg.trials_labels.v[0], 130);
     set_ok(&cfg, "data.dir=/tmp/x=y");
     assert_string_equal(cfg.data_dir, "/tmp/x=y");
     set_ok(&cfg, "data.dir=");
@@ -500,7 +512,7 @@ static void test_write_ini_round_trip(void **state) {
 
 static void test_key_listing(void **state) {
     (void)state;
-    assert_int_equal(pt_config_key_count(), 21);
+    assert_int_equal(pt_config_key_count(), 26);
     assert_null(pt_config_key_name(-1));
     assert_null(pt_config_key_name(pt_config_key_count()));
     PtConfig cfg, copy;
@@ -513,7 +525,9 @@ static void test_key_listing(void **state) {
         assert_non_null(strchr(name, '.'));
         for (int j = 0; j < i; j++) assert_string_not_equal(name, pt_config_key_name(j));
         if (strcmp(name, "run.threads") == 0 || strcmp(name, "run.gradient_sum") == 0 ||
-            strcmp(name, "run.kernels") == 0) {
+            strcmp(name, "run.kernels") == 0 || strcmp(name, "run.phase_groups") == 0 ||
+            strcmp(name, "data.dir") == 0 || strcmp(name, "benchmark.from") == 0 ||
+            strcmp(name, "pretext.from") == 0) {
             threads_seen++;
             assert_int_equal(pt_config_key_affects_results(i), 0);
         } else {
@@ -525,7 +539,7 @@ static void test_key_listing(void **state) {
         snprintf(assignment, sizeof assignment, "%s=%s", name, value);
         set_ok(&copy, assignment);
     }
-    assert_int_equal(threads_seen, 3);
+    assert_int_equal(threads_seen, 7);
     assert_config_equal(&copy, &cfg);
 
     /* Spot checks of the canonical text. */
@@ -618,6 +632,72 @@ static void test_validate_relations(void **state) {
     expect_invalid(&cfg, 60000, "downstream.transfer", "dense");
 }
 
+/* List keys: seeds (values and ranges), label budgets, their canonical text and every refusal. */
+static void test_lists(void **state) {
+    (void)state;
+    PtConfig cfg;
+    PtError err = {{0}};
+    uint64_t seeds[PT_MAX_SEEDS];
+    pt_config_defaults(&cfg);
+    /* no list: experiment.seed alone */
+    assert_int_equal(pt_config_seed_list(&cfg, seeds), 1);
+    assert_true(seeds[0] == 42);
+    set_ok(&cfg, "experiment.seeds= 3-5, 10 ,1");
+    assert_int_equal(pt_config_seed_list(&cfg, seeds), 5);
+    const uint64_t want[5] = {3, 4, 5, 10, 1};
+    for (int i = 0; i < 5; i++) assert_true(seeds[i] == want[i]);
+    char text[256];
+    for (int k = 0; k < pt_config_key_count(); k++)
+        if (strcmp(pt_config_key_name(k), "experiment.seeds") == 0) {
+            pt_config_key_value(&cfg, k, text, sizeof text);
+            assert_string_equal(text, "3-5,10,1"); /* runs of three or more become ranges */
+        }
+    set_ok(&cfg, "experiment.seeds=7,8");
+    assert_int_equal(pt_config_seed_list(&cfg, seeds), 2);
+    set_ok(&cfg, "experiment.seeds=");
+    assert_int_equal(pt_config_seed_list(&cfg, seeds), 1);
+    set_ok(&cfg, "experiment.seeds=18446744073709551614-18446744073709551615");
+    assert_int_equal(pt_config_seed_list(&cfg, seeds), 2);
+    assert_true(seeds[1] == UINT64_MAX);
+    const char *bad_seeds[] = {"experiment.seeds=1,,2", "experiment.seeds=5-3", "experiment.seeds=-1",
+                               "experiment.seeds=1,x", "experiment.seeds=1-300", "experiment.seeds=2,1-3"};
+    for (size_t i = 0; i < sizeof bad_seeds / sizeof bad_seeds[0]; i++) {
+        PtConfig before = cfg;
+        assert_int_equal(pt_config_set(&cfg, bad_seeds[i], "test", &err), -1);
+        assert_non_null(strstr(err.msg, "experiment.seeds"));
+        assert_int_equal(cfg.seeds.n, before.seeds.n); /* unchanged */
+    }
+    assert_non_null(strstr(err.msg, "given twice")); /* the last one: 2 twice */
+    /* budgets */
+    set_ok(&cfg, "trials.labels=50, 100,1000");
+    assert_int_equal(cfg.trials_labels.n, 3);
+    assert_int_equal(cfg.trials_labels.v[2], 1000);
+    for (int k = 0; k < pt_config_key_count(); k++)
+        if (strcmp(pt_config_key_name(k), "trials.labels") == 0) {
+            pt_config_key_value(&cfg, k, text, sizeof text);
+            assert_string_equal(text, "50,100,1000");
+        }
+    const char *bad_budgets[] = {"trials.labels=", "trials.labels=50,50", "trials.labels=50,1", "trials.labels=50-60",
+                                 "trials.labels=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,"
+                                 "27,28,29,30,31,32,33"};
+    for (size_t i = 0; i < sizeof bad_budgets / sizeof bad_budgets[0]; i++) {
+        assert_int_equal(pt_config_set(&cfg, bad_budgets[i], "test", &err), -1);
+        assert_non_null(strstr(err.msg, "trials.labels"));
+        assert_int_equal(cfg.trials_labels.n, 3);
+    }
+    /* every budget is checked against the data */
+    assert_int_equal(pt_config_validate(&cfg, 900, &err), -1);
+    assert_non_null(strstr(err.msg, "trials.labels = 1000 is more than the 900"));
+    assert_int_equal(pt_config_validate(&cfg, 60000, &err), 0);
+    /* phase groups: auto or a count */
+    assert_int_equal(pt_config_phase_groups(&cfg), 0);
+    set_ok(&cfg, "run.phase_groups=4");
+    assert_int_equal(pt_config_phase_groups(&cfg), 4);
+    set_ok(&cfg, "run.phase_groups=many");
+    assert_int_equal(pt_config_validate(&cfg, 60000, &err), -1);
+    assert_non_null(strstr(err.msg, "run.phase_groups"));
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_are_the_seed),
@@ -635,6 +715,7 @@ int main(void) {
         cmocka_unit_test(test_write_ini_round_trip),
         cmocka_unit_test(test_key_listing),
         cmocka_unit_test(test_validate_relations),
+        cmocka_unit_test(test_lists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

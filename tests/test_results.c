@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <dirent.h>
 
 #include <hdf5.h>
 #include <errno.h>
@@ -85,13 +86,24 @@ static void small_config(PtConfig *cfg) {
 /* Known values everywhere: both phases done, some trials done, some not. */
 static void fill_results(PtResults *r, const PtConfig *cfg) {
     pt_results_init(r, cfg);
-    snprintf(r->version, sizeof r->version, "9.8.7");
-    snprintf(r->git_commit, sizeof r->git_commit, "abcdef123456");
-    snprintf(r->build_flags, sizeof r->build_flags, "Release -O3 -march=native");
-    snprintf(r->blas, sizeof r->blas, "OpenBLAS 0.3.21");
-    snprintf(r->mpi_library, sizeof r->mpi_library, "Open MPI v4.1.4");
-    r->mpi_size = 4;
-    snprintf(r->hosts, sizeof r->hosts, "node1,node2");
+    /* two run segments: an interrupted one and the current one */
+    for (int g = 0; g < 2; g++) {
+        PtSegment *seg = pt_results_add_segment(r);
+        snprintf(seg->version, sizeof seg->version, "9.8.%d", 7 + g);
+        snprintf(seg->git_commit, sizeof seg->git_commit, "abcdef12345%d", g);
+        snprintf(seg->build_flags, sizeof seg->build_flags, "Release -O3 -march=native");
+        snprintf(seg->blas, sizeof seg->blas, "OpenBLAS 0.3.21");
+        snprintf(seg->mpi_library, sizeof seg->mpi_library, "Open MPI v4.1.4");
+        snprintf(seg->kernels, sizeof seg->kernels, g ? "avx2" : "avx512");
+        snprintf(seg->cpu, sizeof seg->cpu, "CPU %d", g);
+        seg->mpi_size = 4 + g;
+        snprintf(seg->hosts, sizeof seg->hosts, g ? "node3" : "node1,node2");
+        snprintf(seg->start_time, sizeof seg->start_time, "2024-01-0%dT03:04:05Z", 2 + g);
+        snprintf(seg->end_time, sizeof seg->end_time, "2024-01-0%dT04:04:05Z", 2 + g);
+        snprintf(seg->status, sizeof seg->status, g ? "running" : "interrupted");
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 64; j++) seg->data_sha256[i][j] = "0123456789abcdef"[(i * 7 + j + g) % 16];
+    }
     snprintf(r->start_time, sizeof r->start_time, "2024-01-02T03:04:05Z");
     r->end_time[0] = '\0'; /* not complete yet: empty string must survive */
     for (int i = 0; i < 4; i++) {
@@ -101,19 +113,19 @@ static void fill_results(PtResults *r, const PtConfig *cfg) {
     }
     r->complete = 0;
 
-    r->phase[PT_PHASE_BENCHMARK].done = 1;
-    r->phase[PT_PHASE_BENCHMARK].test_loss = 0.0345;
-    r->phase[PT_PHASE_BENCHMARK].test_accuracy = 0.9891;
-    r->phase[PT_PHASE_BENCHMARK].seconds = 123.25;
-    fill_history(&r->phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
-    r->phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
+    r->seeds[0].phase[PT_PHASE_BENCHMARK].done = 1;
+    r->seeds[0].phase[PT_PHASE_BENCHMARK].test_loss = 0.0345;
+    r->seeds[0].phase[PT_PHASE_BENCHMARK].test_accuracy = 0.9891;
+    r->seeds[0].phase[PT_PHASE_BENCHMARK].seconds = 123.25;
+    fill_history(&r->seeds[0].phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
+    r->seeds[0].phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
 
-    r->phase[PT_PHASE_PRETEXT].done = 1;
-    r->phase[PT_PHASE_PRETEXT].test_loss = 0.2;
-    r->phase[PT_PHASE_PRETEXT].test_accuracy = 0.93;
-    r->phase[PT_PHASE_PRETEXT].seconds = 99.0;
-    fill_history(&r->phase[PT_PHASE_PRETEXT].history, 2, 0.5);
-    r->phase[PT_PHASE_PRETEXT].weights = random_params(4, 2);
+    r->seeds[0].phase[PT_PHASE_PRETEXT].done = 1;
+    r->seeds[0].phase[PT_PHASE_PRETEXT].test_loss = 0.2;
+    r->seeds[0].phase[PT_PHASE_PRETEXT].test_accuracy = 0.93;
+    r->seeds[0].phase[PT_PHASE_PRETEXT].seconds = 99.0;
+    fill_history(&r->seeds[0].phase[PT_PHASE_PRETEXT].history, 2, 0.5);
+    r->seeds[0].phase[PT_PHASE_PRETEXT].weights = random_params(4, 2);
 
     for (int k = 0; k < PT_NUM_KINDS; k++) {
         for (int i = 0; i < r->n_trials[k]; i++) {
@@ -177,13 +189,23 @@ static void assert_config_equal(const PtConfig *a, const PtConfig *b) {
 }
 
 static void assert_results_equal(const PtResults *a, const PtResults *b) {
-    assert_string_equal(a->version, b->version);
-    assert_string_equal(a->git_commit, b->git_commit);
-    assert_string_equal(a->build_flags, b->build_flags);
-    assert_string_equal(a->blas, b->blas);
-    assert_string_equal(a->mpi_library, b->mpi_library);
-    assert_int_equal(a->mpi_size, b->mpi_size);
-    assert_string_equal(a->hosts, b->hosts);
+    assert_int_equal(a->n_segments, b->n_segments);
+    for (int g = 0; g < a->n_segments; g++) {
+        const PtSegment *x = &a->segments[g], *y = &b->segments[g];
+        assert_string_equal(x->version, y->version);
+        assert_string_equal(x->git_commit, y->git_commit);
+        assert_string_equal(x->build_flags, y->build_flags);
+        assert_string_equal(x->blas, y->blas);
+        assert_string_equal(x->mpi_library, y->mpi_library);
+        assert_string_equal(x->kernels, y->kernels);
+        assert_string_equal(x->cpu, y->cpu);
+        assert_int_equal(x->mpi_size, y->mpi_size);
+        assert_string_equal(x->hosts, y->hosts);
+        assert_string_equal(x->start_time, y->start_time);
+        assert_string_equal(x->end_time, y->end_time);
+        assert_string_equal(x->status, y->status);
+        for (int i = 0; i < 4; i++) assert_string_equal(x->data_sha256[i], y->data_sha256[i]);
+    }
     assert_string_equal(a->start_time, b->start_time);
     assert_string_equal(a->end_time, b->end_time);
     for (int i = 0; i < 4; i++) {
@@ -192,8 +214,12 @@ static void assert_results_equal(const PtResults *a, const PtResults *b) {
     }
     assert_int_equal(a->complete, b->complete);
     assert_config_equal(&a->config, &b->config);
-    assert_phase_equal(&a->phase[PT_PHASE_BENCHMARK], &b->phase[PT_PHASE_BENCHMARK]);
-    assert_phase_equal(&a->phase[PT_PHASE_PRETEXT], &b->phase[PT_PHASE_PRETEXT]);
+    assert_int_equal(a->n_seeds, b->n_seeds);
+    for (int s = 0; s < a->n_seeds; s++) {
+        assert_true(a->seeds[s].seed == b->seeds[s].seed);
+        assert_phase_equal(&a->seeds[s].phase[PT_PHASE_BENCHMARK], &b->seeds[s].phase[PT_PHASE_BENCHMARK]);
+        assert_phase_equal(&a->seeds[s].phase[PT_PHASE_PRETEXT], &b->seeds[s].phase[PT_PHASE_PRETEXT]);
+    }
     for (int k = 0; k < PT_NUM_KINDS; k++) {
         assert_int_equal(a->n_trials[k], b->n_trials[k]);
         for (int i = 0; i < a->n_trials[k]; i++) {
@@ -206,6 +232,8 @@ static void assert_results_equal(const PtResults *a, const PtResults *b) {
             assert_double_same(x->test_accuracy, y->test_accuracy);
             assert_double_same(x->seconds, y->seconds);
             assert_int_equal(x->n_samples, y->n_samples);
+            assert_true(x->experiment_seed == y->experiment_seed);
+            assert_int_equal(x->labels, y->labels);
             if (x->n_samples) assert_memory_equal(x->sample_indices, y->sample_indices, x->n_samples * 4);
             assert_history_equal(&x->history, &y->history);
         }
@@ -230,7 +258,7 @@ static void test_round_trip(void **state) {
     assert_results_equal(&r, &back);
 
     /* Spot checks that the loaded values are the known ones (not just self-consistent). */
-    assert_true(back.phase[PT_PHASE_BENCHMARK].test_accuracy == 0.9891);
+    assert_true(back.seeds[0].phase[PT_PHASE_BENCHMARK].test_accuracy == 0.9891);
     assert_true(back.trials[PT_KIND_SUPERVISED][2].sample_indices[4] == 59999 - 2000 - 4);
     assert_int_equal(back.trials[PT_KIND_SUPERVISED][1].done, 0);
     assert_true(isnan(back.trials[PT_KIND_SUPERVISED][1].test_accuracy));
@@ -295,7 +323,7 @@ static void test_round_trip_empty(void **state) {
     assert_results_equal(&r, &back);
     assert_int_equal(back.n_trials[PT_KIND_SUPERVISED], 0);
     assert_int_equal(back.n_trials[PT_KIND_SELF_SUPERVISED], 20);
-    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].done, 0);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_BENCHMARK].done, 0);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(file >= 0);
     assert_true(H5Lexists(file, "/trials", H5P_DEFAULT) > 0);
@@ -315,65 +343,84 @@ static void test_round_trip_checkpoint(void **state) {
     PtError err = {{0}};
     PtResults r, back;
     pt_results_init(&r, &cfg);
-    r.phase[PT_PHASE_BENCHMARK].done = 1; /* a finished benchmark: no checkpoint written even if fields are set */
-    r.phase[PT_PHASE_BENCHMARK].test_loss = r.phase[PT_PHASE_BENCHMARK].test_accuracy = r.phase[PT_PHASE_BENCHMARK].seconds = 1.0;
-    fill_history(&r.phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
-    r.phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
-    r.phase[PT_PHASE_BENCHMARK].ckpt_epochs = 3;
-    r.phase[PT_PHASE_BENCHMARK].ckpt_weights = random_params(10, 9);
-    r.phase[PT_PHASE_BENCHMARK].ckpt_adam_m = random_params(10, 10);
-    r.phase[PT_PHASE_BENCHMARK].ckpt_adam_v = random_params(10, 11);
-    r.phase[PT_PHASE_PRETEXT].ckpt_epochs = 2; /* the pretext phase stopped after 2 of its epochs */
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_t = 1500;
-    r.phase[PT_PHASE_PRETEXT].ckpt_seconds = 12.5;
-    fill_history(&r.phase[PT_PHASE_PRETEXT].history, 2, 0.5);
-    r.phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].done = 1; /* a finished benchmark: no checkpoint written even if fields are set */
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].test_loss = r.seeds[0].phase[PT_PHASE_BENCHMARK].test_accuracy = r.seeds[0].phase[PT_PHASE_BENCHMARK].seconds = 1.0;
+    fill_history(&r.seeds[0].phase[PT_PHASE_BENCHMARK].history, 3, 0.25);
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].weights = random_params(10, 1);
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_epochs = 3;
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_weights = random_params(10, 9);
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_adam_m = random_params(10, 10);
+    r.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_adam_v = random_params(10, 11);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_epochs = 2; /* the pretext phase stopped after 2 of its epochs */
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_t = 1500;
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_seconds = 12.5;
+    fill_history(&r.seeds[0].phase[PT_PHASE_PRETEXT].history, 2, 0.5);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
     char path[512];
     path_in(path, sizeof path, "checkpoint.h5");
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     assert_int_equal(pt_results_load(path, &back, &err), 0);
     size_t n = pt_tensor_layout(4, (PtTensorInfo[PT_NUM_TENSORS]){0});
-    assert_int_equal(back.phase[PT_PHASE_PRETEXT].done, 0);
-    assert_int_equal(back.phase[PT_PHASE_PRETEXT].ckpt_epochs, 2);
-    assert_int_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_t, 1500);
-    assert_true(back.phase[PT_PHASE_PRETEXT].ckpt_seconds == 12.5);
-    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_weights, r.phase[PT_PHASE_PRETEXT].ckpt_weights, n * sizeof(float));
-    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_m, r.phase[PT_PHASE_PRETEXT].ckpt_adam_m, n * sizeof(float));
-    assert_memory_equal(back.phase[PT_PHASE_PRETEXT].ckpt_adam_v, r.phase[PT_PHASE_PRETEXT].ckpt_adam_v, n * sizeof(float));
-    assert_int_equal(back.phase[PT_PHASE_PRETEXT].history.epochs, 2);
-    assert_true(back.phase[PT_PHASE_PRETEXT].history.loss[1] == r.phase[PT_PHASE_PRETEXT].history.loss[1]);
-    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].done, 1);
-    assert_int_equal(back.phase[PT_PHASE_BENCHMARK].ckpt_epochs, 0);
-    assert_null(back.phase[PT_PHASE_BENCHMARK].ckpt_weights);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].done, 0);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_epochs, 2);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_t, 1500);
+    assert_true(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_seconds == 12.5);
+    assert_memory_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_weights, r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_weights, n * sizeof(float));
+    assert_memory_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_m, r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_m, n * sizeof(float));
+    assert_memory_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_v, r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_v, n * sizeof(float));
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_PRETEXT].history.epochs, 2);
+    assert_true(back.seeds[0].phase[PT_PHASE_PRETEXT].history.loss[1] == r.seeds[0].phase[PT_PHASE_PRETEXT].history.loss[1]);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_BENCHMARK].done, 1);
+    assert_int_equal(back.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_epochs, 0);
+    assert_null(back.seeds[0].phase[PT_PHASE_BENCHMARK].ckpt_weights);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    assert_true(H5Lexists(file, "/checkpoint/pretext", H5P_DEFAULT) > 0);
-    assert_true(H5Lexists(file, "/checkpoint/benchmark", H5P_DEFAULT) == 0);
+    assert_true(H5Lexists(file, "/checkpoint/42", H5P_DEFAULT) > 0);
+    assert_true(H5Lexists(file, "/checkpoint/42/pretext", H5P_DEFAULT) > 0);
+    assert_true(H5Lexists(file, "/checkpoint/42/benchmark", H5P_DEFAULT) == 0);
     H5Fclose(file);
     pt_results_free(&back);
 
     /* Clearing it (the phase finished) removes it from the next save. */
-    pt_phase_checkpoint_clear(&r.phase[PT_PHASE_PRETEXT]);
+    pt_phase_checkpoint_clear(&r.seeds[0].phase[PT_PHASE_PRETEXT]);
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     assert_true(H5Lexists(file, "/checkpoint", H5P_DEFAULT) == 0);
     H5Fclose(file);
 
     /* A checkpoint whose history does not match its epoch count is refused, naming it. */
-    r.phase[PT_PHASE_PRETEXT].ckpt_epochs = 3; /* but 2 epochs of history */
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_t = 10;
-    r.phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
-    r.phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_epochs = 3; /* but 2 epochs of history */
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_t = 10;
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_weights = random_params(4, 3);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_m = random_params(4, 4);
+    r.seeds[0].phase[PT_PHASE_PRETEXT].ckpt_adam_v = random_params(4, 5);
     assert_int_equal(pt_results_save(&r, path, &err), 0);
     assert_int_equal(pt_results_load(path, &back, &err), -1);
-    assert_non_null(strstr(err.msg, "/checkpoint/pretext"));
+    assert_non_null(strstr(err.msg, "/checkpoint/42/pretext"));
     pt_results_free(&r);
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* Atomic saves */
+
+/* Temporary files of a save of path ("<path>.tmp-XXXXXX") left in its folder. */
+static int count_temporaries(const char *path) {
+    char folder[520], prefix[600];
+    snprintf(folder, sizeof folder, "%s", path);
+    char *slash = strrchr(folder, '/');
+    assert_non_null(slash);
+    *slash = 0;
+    snprintf(prefix, sizeof prefix, "%s.tmp-", slash + 1);
+    DIR *d = opendir(folder);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
+    closedir(d);
+    return n;
+}
 
 static void test_save_failures_leave_old_file(void **state) {
     PtConfig cfg;
@@ -402,25 +449,17 @@ static void test_save_failures_leave_old_file(void **state) {
     assert_int_equal(pt_results_save(&r, folder, &err), -1);
     assert_non_null(strstr(err.msg, folder));
     assert_non_null(strstr(err.msg, "folder"));
-    {
-        char tmp[520];
-        snprintf(tmp, sizeof tmp, "%s.tmp", folder);
-        assert_false(file_exists(tmp));
-    }
+    assert_int_equal(count_temporaries(folder), 0);
 
-    /* The temporary name is taken by a folder: the save fails and the previous blocked.h5 stays. */
+    /* A leftover of the old fixed temporary name ("<path>.tmp", here a folder) is no obstacle:
+     * every save writes a temporary file of its own, and leaves none behind. */
     assert_int_equal(mkdir(blocked_tmp, 0755), 0);
     PtResults changed;
     fill_results(&changed, &cfg);
-    changed.phase[PT_PHASE_BENCHMARK].test_accuracy = 0.1234;
+    changed.seeds[0].phase[PT_PHASE_BENCHMARK].test_accuracy = 0.1234;
     changed.complete = 1;
-    memset(&err, 0, sizeof err);
-    assert_int_equal(pt_results_save(&changed, blocked, &err), -1);
-    assert_non_null(strstr(err.msg, blocked));
-    assert_non_null(strstr(err.msg, "Is a directory"));
-    struct stat st;
-    assert_int_equal(stat(blocked_tmp, &st), 0);
-    assert_true(S_ISDIR(st.st_mode)); /* not removed by the cleanup */
+    assert_int_equal(pt_results_save(&r, blocked, &err), 0);
+    assert_int_equal(count_temporaries(blocked), 0);
     assert_int_equal(pt_results_load(blocked, &back, &err), 0);
     assert_results_equal(&r, &back);
     pt_results_free(&back);
@@ -441,7 +480,7 @@ static void test_save_failures_leave_old_file(void **state) {
     assert_int_equal(status, -1);
     assert_non_null(strstr(err.msg, blocked));
     assert_non_null(strstr(err.msg, strerror(EFBIG)));
-    assert_false(file_exists(blocked_tmp));
+    assert_int_equal(count_temporaries(blocked), 0);
     assert_int_equal(pt_results_load(blocked, &back, &err), 0);
     assert_results_equal(&r, &back);
     pt_results_free(&back);
@@ -450,9 +489,7 @@ static void test_save_failures_leave_old_file(void **state) {
     assert_int_equal(pt_results_load(good, &back, &err), 0);
     assert_results_equal(&r, &back);
     pt_results_free(&back);
-    char good_tmp[520];
-    snprintf(good_tmp, sizeof good_tmp, "%s.tmp", good);
-    assert_false(file_exists(good_tmp));
+    assert_int_equal(count_temporaries(good), 0);
     pt_results_free(&changed);
     pt_results_free(&r);
 }
@@ -660,12 +697,12 @@ static void test_keras_weights(void **state) {
     PtResults r;
     fill_results(&r, &cfg);
     assert_int_equal(pt_results_save(&r, results, &err), 0);
-    assert_int_equal(pt_keras_weights_save(weights4, r.phase[PT_PHASE_PRETEXT].weights, 4, &err), 0);
+    assert_int_equal(pt_keras_weights_save(weights4, r.seeds[0].phase[PT_PHASE_PRETEXT].weights, 4, &err), 0);
     snprintf(args, sizeof args, "'%s' --expect-classes 4 --results '%s'", weights4, results);
     assert_int_equal(run_checker(args), 0);
 
     /* A results file with one different weight: the comparison must fail. */
-    r.phase[PT_PHASE_PRETEXT].weights[1000] += 0.5f;
+    r.seeds[0].phase[PT_PHASE_PRETEXT].weights[1000] += 0.5f;
     assert_int_equal(pt_results_save(&r, other_results, &err), 0);
     snprintf(args, sizeof args, "'%s' --expect-classes 4 --results '%s'", weights4, other_results);
     assert_int_not_equal(run_checker(args), 0);

@@ -21,13 +21,15 @@ extern const char *const pt_kind_names[PT_NUM_KINDS]; /* "supervised", "self_sup
 typedef struct {
     /* scalar columns (pt_trial_columns) */
     int8_t done;              /* 1 when finished and stored */
-    int32_t index;            /* trial index within its kind, 0-based */
-    uint64_t seed;            /* the trial's own seed (pt_stream_trial) */
+    int32_t index;            /* trial index within its kind, seed and budget, 0-based */
+    uint64_t seed;            /* the trial's own seed (pt_stream_trial / pt_stream_trial_pair) */
     int32_t rank;             /* rank that ran it, -1 if not run */
     double test_loss;         /* NaN until done */
     double test_accuracy;     /* NaN until done */
     double seconds;           /* wall time of the trial, NaN until done */
     uint32_t n_samples;       /* labelled images used (0 until done) */
+    uint64_t experiment_seed; /* the experiment seed the trial belongs to */
+    int32_t labels;           /* its label budget (trials.labels) */
     /* variable parts */
     uint32_t *sample_indices; /* (n_samples) training-image indices, in draw order */
     PtHistory history;        /* all epochs (downstream: frozen then fine-tune) */
@@ -39,9 +41,10 @@ typedef struct {
     const char *name;         /* dataset name in /trials/<kind>/ */
     PtColumnType type;        /* the field's C type and the file's type */
     size_t offset;            /* of the field in PtTrialResult */
+    int since;                /* the results format version that added it (older files lack it) */
 } PtColumn;
 
-#define PT_TRIAL_COLUMNS 8
+#define PT_TRIAL_COLUMNS 10
 extern const PtColumn pt_trial_columns[PT_TRIAL_COLUMNS];
 
 /* Bytes of one value of a column type. */

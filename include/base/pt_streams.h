@@ -26,8 +26,12 @@ uint64_t pt_stream_init(uint64_t experiment_seed, PtInitStream which);
 uint64_t pt_stream_phase_fit(uint64_t experiment_seed, PtPhaseId phase);
 /* The rotation pseudo-labels: one uniform draw from {0,1,2,3} per image; split 0 train, 1 test. */
 uint64_t pt_stream_rotations(uint64_t experiment_seed, int split);
-/* A small-data trial's own seed, from its kind and index within the kind. */
+/* A small-data trial's own seed, from its kind and index within the kind. The label budget is not
+ * part of it: trial i of every budget draws its images from the same stream, so a larger budget's
+ * images extend a smaller one's (the draws are in order, without replacement). */
 uint64_t pt_stream_trial(uint64_t experiment_seed, int kind, int index);
+/* With paired trials (trials.paired): the seed both kinds' trial i share. */
+uint64_t pt_stream_trial_pair(uint64_t experiment_seed, int index);
 /* A trial's labelled images, drawn without replacement from the training images. */
 uint64_t pt_stream_trial_sample(uint64_t trial_seed);
 /* A trial's fits: fit 1 is the supervised fit or the downstream frozen fit, fit 2 the

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """compare-results.py: are two pretext results files the same run, number for number?
 
-Usage: compare-results.py A.h5 B.h5 [--tolerance REL]
+Usage: compare-results.py A.h5 B.h5 [--tolerance REL] [--strict]
 
 Compares every numeric dataset under /benchmark, /pretext, /phases, /checkpoint and /trials (the
 weights, histories, test metrics, sample indices, rotation labels) except wall-clock columns
 (`seconds`) and the rank that ran a trial. With no tolerance (the default) the values must be
-bit-identical; with --tolerance REL each value may differ by REL times max(1, |value|). Prints
-each difference and exits 1 if any, 0 if none. Needs h5py and numpy (the Python that has h5py).
+bit-identical; with --tolerance REL each value may differ by REL times max(1, |value|). Datasets
+in one file only (a newer format adds some: /phases/<seed>, a trial's experiment_seed and labels)
+are listed; with --strict they count as differences. Prints each difference and exits 1 if any,
+0 if none. Needs h5py and numpy (the Python that has h5py).
 """
 import argparse
 import sys
@@ -37,14 +39,18 @@ def main():
     ap.add_argument("a")
     ap.add_argument("b")
     ap.add_argument("--tolerance", type=float, default=0.0)
+    ap.add_argument("--strict", action="store_true")
     args = ap.parse_args()
     with h5py.File(args.a, "r") as fa, h5py.File(args.b, "r") as fb:
         da, db = datasets(fa), datasets(fb)
     bad = 0
+    one_sided = 0
     for name in sorted(set(da) | set(db)):
         if name not in da or name not in db:
-            print(f"{name}: only in {'A' if name in da else 'B'}")
-            bad += 1
+            one_sided += 1
+            if args.strict:
+                print(f"{name}: only in {'A' if name in da else 'B'}")
+                bad += 1
             continue
         x, y = np.asarray(da[name]), np.asarray(db[name])
         if x.shape != y.shape:
@@ -65,7 +71,8 @@ def main():
                   f"(first at flat index {k}: {x.ravel()[k]!r} vs {y.ravel()[k]!r})")
             bad += 1
     print(f"compared {len(set(da) & set(db))} datasets: "
-          + ("identical" if not bad else f"{bad} differ") + (f" (tolerance {args.tolerance})" if args.tolerance else ""))
+          + ("identical" if not bad else f"{bad} differ") + (f" (tolerance {args.tolerance})" if args.tolerance else "")
+          + (f"; {one_sided} in one file only" if one_sided else ""))
     return 1 if bad else 0
 
 

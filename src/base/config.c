@@ -29,7 +29,9 @@ typedef enum {
     KEY_UINT64, /* uint64_t, any value */
     KEY_DOUBLE, /* double, finite, range given by min/max and whether each bound is excluded */
     KEY_STRING, /* char[field_size] */
-    KEY_ENUM    /* char[field_size], one of enum_values */
+    KEY_ENUM,   /* char[field_size], one of enum_values */
+    KEY_SEEDS,  /* PtSeedList: "1,2,3", ranges "1-5"; may be empty */
+    KEY_INTS    /* PtIntList: "50,100,150", each in [int_min, int_max]; at least one */
 } KeyType;
 
 typedef struct {
@@ -56,18 +58,22 @@ static const char *const kernels_values[] = {"auto", "avx512", "avx2", "generic"
 #define NO_RANGE 0, 0, 0, 0, 0, 0, NULL
 
 static const KeySpec keys[] = {
-    {"data", "dir", KEY_STRING, FIELD(data_dir), NO_RANGE, 1, "",
-     "folder with the four MNIST IDX files; empty: $PRETEXT_DATA_DIR, then ./data/mnist, then the source tree's data/mnist"},
+    {"data", "dir", KEY_STRING, FIELD(data_dir), NO_RANGE, 0, "",
+     "folder with the four IDX files (MNIST or any 28x28 set); empty: $PRETEXT_DATA_DIR, then ./data/mnist, then the source tree's data/mnist. A resume checks the data's SHA-256, not this path"},
     {"data", "train_images", KEY_UINT, FIELD(train_images), INT_RANGE(0, UINT32_MAX), 1, "0",
      "use only the first N training images (0: all of them)"},
     {"experiment", "seed", KEY_UINT64, FIELD(seed), NO_RANGE, 1, "42",
      "base of every random stream (the seed's set.seed(42))"},
+    {"experiment", "seeds", KEY_SEEDS, FIELD(seeds), NO_RANGE, 1, "",
+     "several experiment seeds in one job (a study): a list or ranges, e.g. 1,2,3 or 1-5; each seed gets its own benchmark, pretext model and trials; empty: experiment.seed alone"},
     {"experiment", "learning_rate", KEY_DOUBLE, FIELD(learning_rate), 0, 0, 0.0, INFINITY, 1, 0, NULL, 1,
      "0.001", "Adam's learning rate (Keras's default for optimizer = \"adam\")"},
     {"experiment", "validation_split", KEY_DOUBLE, FIELD(validation_split), 0, 0, 0.0, 1.0, 1, 1, NULL, 1,
      "0.2", "fraction of each fit's data kept for validation (the last part, as Keras does)"},
     {"benchmark", "enabled", KEY_BOOL, FIELD(benchmark_enabled), NO_RANGE, 1, "true",
      "train the supervised benchmark on all training images"},
+    {"benchmark", "from", KEY_STRING, FIELD(benchmark_from), NO_RANGE, 0, "",
+     "take each seed's benchmark phase (weights, history, test metrics) from this earlier results file instead of training it; refused unless that file's data and phase configuration match"},
     {"benchmark", "epochs", KEY_INT, FIELD(benchmark_epochs), INT_RANGE(1, INT_MAX), 1, "10",
      "epochs of the benchmark fit"},
     {"benchmark", "batch_size", KEY_INT, FIELD(benchmark_batch_size), INT_RANGE(1, INT_MAX), 1, "64",
@@ -76,12 +82,16 @@ static const KeySpec keys[] = {
      "epochs of the rotation (pretext) fit"},
     {"pretext", "batch_size", KEY_INT, FIELD(pretext_batch_size), INT_RANGE(1, INT_MAX), 1, "64",
      "batch size of the rotation (pretext) fit"},
+    {"pretext", "from", KEY_STRING, FIELD(pretext_from), NO_RANGE, 0, "",
+     "take each seed's pretext phase from this earlier results file instead of training it; refused unless that file's data and phase configuration match"},
     {"trials", "supervised", KEY_INT, FIELD(trials_supervised), INT_RANGE(0, INT_MAX), 1, "20",
      "number of supervised small-data trials (the seed's M)"},
     {"trials", "self_supervised", KEY_INT, FIELD(trials_self_supervised), INT_RANGE(0, INT_MAX), 1, "20",
      "number of self-supervised downstream trials (the seed's M)"},
-    {"trials", "labels", KEY_INT, FIELD(trials_labels), INT_RANGE(2, INT_MAX), 1, "150",
-     "labelled images drawn (without replacement) for each trial (0.0025 * 60000)"},
+    {"trials", "labels", KEY_INTS, FIELD(trials_labels), INT_RANGE(2, INT_MAX), 1, "150",
+     "labelled images drawn (without replacement) for each trial (0.0025 * 60000), or a list of label budgets, e.g. 50,100,150,300,1000 (every budget gets its trials)"},
+    {"trials", "paired", KEY_BOOL, FIELD(trials_paired), NO_RANGE, 1, "false",
+     "pair the kinds: supervised and self-supervised trial i (of a seed and budget) draw the same labelled images, the same head initialisation and the same shuffles and dropout, so only the transferred weights differ (false: the seed's independent trials)"},
     {"trials", "epochs", KEY_INT, FIELD(trials_epochs), INT_RANGE(1, INT_MAX), 1, "10",
      "epochs of a supervised small-data trial"},
     {"trials", "batch_size", KEY_INT, FIELD(trials_batch_size), INT_RANGE(1, INT_MAX), 1, "1",
@@ -98,6 +108,8 @@ static const KeySpec keys[] = {
      "auto", "how the data-parallel phases sum gradients: auto (through shared memory among the ranks of a node, each updating a slice of one copy of the weights; MPI across nodes) or mpi (MPI_Allreduce only); changes only the float summation order, like the rank count"},
     {"run", "kernels", KEY_ENUM, FIELD(run_kernels), 0, 0, 0, 0, 0, 0, kernels_values, 0,
      "auto", "the engine's kernel set: auto (the best set every rank's CPU supports), avx512, avx2 or generic (an error if a CPU lacks it); PRETEXT_KERNELS sets it when this key is auto; changes only float rounding"},
+    {"run", "phase_groups", KEY_STRING, FIELD(run_phase_groups), NO_RANGE, 0, "auto",
+     "with several seeds: into how many groups of ranks the job splits to train the seeds' phases at once (each group data-parallel); auto: a cost model chooses (docs/performance.md); changes only float rounding of the phases"},
 };
 
 #define KEY_COUNT ((int)(sizeof keys / sizeof keys[0]))
@@ -200,6 +212,8 @@ typedef struct {
     uint64_t as_uint64;   /* KEY_UINT64 */
     double as_double;     /* KEY_DOUBLE */
     const char *as_text;  /* KEY_STRING, KEY_ENUM */
+    const PtSeedList *as_seeds; /* KEY_SEEDS */
+    const PtIntList *as_ints;   /* KEY_INTS */
 } Value;
 
 static int parse_bool(const char *text, int *out) {
@@ -249,10 +263,96 @@ static int check_range(int k, const Value *v, const char *where, const char *sho
             }
             return pt_error_set(err, "%s: %s = '%s': expected one of %s", where, full_name(k), v->as_text, choices);
         }
+    case KEY_INTS:
+        if (v->as_ints->n < 1 || v->as_ints->n > PT_MAX_BUDGETS)
+            return pt_error_set(err, "%s: %s = %s: expected 1 to %d values", where, full_name(k), shown, PT_MAX_BUDGETS);
+        for (int i = 0; i < v->as_ints->n; i++) {
+            if (v->as_ints->v[i] < key->int_min)
+                return v->as_ints->n == 1
+                           ? pt_error_set(err, "%s: %s = %s: must be at least %lld", where, full_name(k), shown, key->int_min)
+                           : pt_error_set(err, "%s: %s = %s: %d is less than %lld", where, full_name(k), shown,
+                                          v->as_ints->v[i], key->int_min);
+            if (v->as_ints->v[i] > key->int_max)
+                return v->as_ints->n == 1
+                           ? pt_error_set(err, "%s: %s = %s: must be at most %lld", where, full_name(k), shown, key->int_max)
+                           : pt_error_set(err, "%s: %s = %s: %d is more than %lld", where, full_name(k), shown,
+                                          v->as_ints->v[i], key->int_max);
+            for (int j = 0; j < i; j++)
+                if (v->as_ints->v[j] == v->as_ints->v[i])
+                    return pt_error_set(err, "%s: %s = %s: %d is given twice", where, full_name(k), shown,
+                                        v->as_ints->v[i]);
+        }
+        return 0;
+    case KEY_SEEDS:
+        if (v->as_seeds->n < 0 || v->as_seeds->n > PT_MAX_SEEDS)
+            return pt_error_set(err, "%s: %s: at most %d seeds", where, full_name(k), PT_MAX_SEEDS);
+        for (int i = 0; i < v->as_seeds->n; i++)
+            for (int j = 0; j < i; j++)
+                if (v->as_seeds->v[j] == v->as_seeds->v[i])
+                    return pt_error_set(err, "%s: %s = %s: seed %" PRIu64 " is given twice", where, full_name(k),
+                                        shown, v->as_seeds->v[i]);
+        return 0;
     case KEY_BOOL:
     case KEY_UINT64:
         return 0;
     }
+    return 0;
+}
+
+/* One unsigned whole number in text[0..len) (no sign, no spaces); -1 if it is not one. */
+static int parse_u64_token(const char *text, size_t len, uint64_t *out) {
+    if (len == 0 || len > 20) return -1;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] < '0' || text[i] > '9') return -1;
+        uint64_t d = (uint64_t)(text[i] - '0');
+        if (v > (UINT64_MAX - d) / 10) return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Splits text at commas into trimmed tokens; calls fn on each; -1 at the first failure. */
+static int parse_list(const char *text, int (*fn)(void *ctx, const char *token, size_t len), void *ctx) {
+    const char *p = text;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len > 0 && is_space(*p)) { p++; len--; }
+        while (len > 0 && is_space(p[len - 1])) len--;
+        if (fn(ctx, p, len) != 0) return -1;
+        if (!comma) return 0;
+        p = comma + 1;
+    }
+}
+
+static int add_seed_token(void *ctx, const char *token, size_t len) {
+    PtSeedList *list = ctx;
+    const char *dash = memchr(token, '-', len);
+    uint64_t lo, hi;
+    if (dash) {
+        if (parse_u64_token(token, (size_t)(dash - token), &lo) != 0 ||
+            parse_u64_token(dash + 1, len - (size_t)(dash - token) - 1, &hi) != 0 || hi < lo)
+            return -1;
+    } else {
+        if (parse_u64_token(token, len, &lo) != 0) return -1;
+        hi = lo;
+    }
+    for (uint64_t s = lo;; s++) {
+        if (list->n >= PT_MAX_SEEDS) return -2;
+        list->v[list->n++] = s;
+        if (s == hi) break;
+    }
+    return 0;
+}
+
+static int add_int_token(void *ctx, const char *token, size_t len) {
+    PtIntList *list = ctx;
+    uint64_t v;
+    if (parse_u64_token(token, len, &v) != 0 || v > INT_MAX) return -1;
+    if (list->n >= PT_MAX_BUDGETS) return -2;
+    list->v[list->n++] = (int)v;
     return 0;
 }
 
@@ -263,7 +363,7 @@ static int set_from_text(PtConfig *cfg, int k, const char *text, const char *whe
     Value v = {0};
     char *end = NULL;
 
-    if (text[0] == '\0' && key->type != KEY_STRING)
+    if (text[0] == '\0' && key->type != KEY_STRING && key->type != KEY_SEEDS)
         return pt_error_set(err, "%s: %s: the value is empty", where, full_name(k));
 
     switch (key->type) {
@@ -328,6 +428,29 @@ static int set_from_text(PtConfig *cfg, int k, const char *text, const char *whe
         if (check_range(k, &v, where, text, err) != 0) return -1;
         memcpy(field, text, strlen(text) + 1);
         return 0;
+    case KEY_SEEDS: {
+        PtSeedList list;
+        list.n = 0;
+        int rc = text[0] ? parse_list(text, add_seed_token, &list) : 0;
+        if (rc != 0)
+            return pt_error_set(err, "%s: %s = '%s': expected seeds (whole numbers >= 0) or ranges a-b, separated "
+                                     "by commas, at most %d seeds in all", where, full_name(k), text, PT_MAX_SEEDS);
+        v.as_seeds = &list;
+        if (check_range(k, &v, where, text, err) != 0) return -1;
+        memcpy(field, &list, sizeof list);
+        return 0;
+    }
+    case KEY_INTS: {
+        PtIntList list;
+        list.n = 0;
+        if (parse_list(text, add_int_token, &list) != 0)
+            return pt_error_set(err, "%s: %s = '%s': expected whole numbers separated by commas, at most %d",
+                                where, full_name(k), text, PT_MAX_BUDGETS);
+        v.as_ints = &list;
+        if (check_range(k, &v, where, text, err) != 0) return -1;
+        memcpy(field, &list, sizeof list);
+        return 0;
+    }
     }
     return pt_error_set(err, "%s: %s: internal error: unknown key type", where, full_name(k));
 }
@@ -359,6 +482,12 @@ static Value value_of(const PtConfig *cfg, int k) {
     case KEY_STRING:
     case KEY_ENUM:
         v.as_text = field;
+        break;
+    case KEY_SEEDS:
+        v.as_seeds = (const PtSeedList *)field;
+        break;
+    case KEY_INTS:
+        v.as_ints = (const PtIntList *)field;
         break;
     }
     return v;
@@ -414,7 +543,43 @@ void pt_config_key_value(const PtConfig *cfg, int i, char *buf, size_t n) {
     case KEY_ENUM:
         snprintf(buf, n, "%.*s", (int)strnlen(v.as_text, keys[i].field_size), v.as_text);
         break;
+    case KEY_SEEDS: /* runs of consecutive seeds as ranges: 1-5,10 */
+        for (int a = 0; a < v.as_seeds->n;) {
+            int b = a;
+            while (b + 1 < v.as_seeds->n && v.as_seeds->v[b + 1] == v.as_seeds->v[b] + 1) b++;
+            size_t used = strlen(buf);
+            if (b > a + 1)
+                snprintf(buf + used, n - used, "%s%" PRIu64 "-%" PRIu64, a ? "," : "", v.as_seeds->v[a], v.as_seeds->v[b]);
+            else
+                snprintf(buf + used, n - used, "%s%" PRIu64, a ? "," : "", v.as_seeds->v[a]);
+            if (b == a + 1) {
+                used = strlen(buf);
+                snprintf(buf + used, n - used, ",%" PRIu64, v.as_seeds->v[b]);
+            }
+            a = b + 1;
+        }
+        break;
+    case KEY_INTS:
+        for (int a = 0; a < v.as_ints->n; a++) {
+            size_t used = strlen(buf);
+            snprintf(buf + used, n - used, "%s%d", a ? "," : "", v.as_ints->v[a]);
+        }
+        break;
     }
+}
+
+int pt_config_seed_list(const PtConfig *cfg, uint64_t *out) {
+    if (cfg->seeds.n == 0) {
+        out[0] = cfg->seed;
+        return 1;
+    }
+    for (int i = 0; i < cfg->seeds.n; i++) out[i] = cfg->seeds.v[i];
+    return cfg->seeds.n;
+}
+
+int pt_config_phase_groups(const PtConfig *cfg) {
+    if (strcmp(cfg->run_phase_groups, "auto") == 0) return 0;
+    return atoi(cfg->run_phase_groups);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -661,18 +826,26 @@ int pt_config_validate(const PtConfig *cfg, uint32_t n_train_available, PtError 
     long long used = cfg->train_images > 0 ? (long long)cfg->train_images : (long long)n_train_available;
     int any_trials = cfg->trials_supervised > 0 || cfg->trials_self_supervised > 0;
 
-    if (any_trials) {
-        if (used > 0 && cfg->trials_labels > used) {
+    for (int b = 0; any_trials && b < cfg->trials_labels.n; b++) {
+        int labels = cfg->trials_labels.v[b];
+        if (used > 0 && labels > used) {
             if (cfg->train_images > 0)
                 return pt_error_set(err, "trials.labels = %d is more than the %lld training images used "
                                          "(data.train_images = %lld)",
-                                    cfg->trials_labels, used, used);
+                                    labels, used, used);
             return pt_error_set(err, "trials.labels = %d is more than the %lld training images available",
-                                cfg->trials_labels, used);
+                                labels, used);
         }
         char what[96];
-        snprintf(what, sizeof what, "a trial's trials.labels = %d images", cfg->trials_labels);
-        if (check_split(cfg, cfg->trials_labels, what, err) != 0) return -1;
+        snprintf(what, sizeof what, "a trial's trials.labels = %d images", labels);
+        if (check_split(cfg, labels, what, err) != 0) return -1;
+    }
+    if (strcmp(cfg->run_phase_groups, "auto") != 0) {
+        char *end = NULL;
+        long g = strtol(cfg->run_phase_groups, &end, 10);
+        if (!end || *end || end == cfg->run_phase_groups || g < 1 || g > PT_MAX_SEEDS)
+            return pt_error_set(err, "run.phase_groups = '%s': expected auto or a whole number from 1 to %d",
+                                cfg->run_phase_groups, PT_MAX_SEEDS);
     }
     if (cfg->trials_self_supervised > 0 && cfg->downstream_frozen_epochs + (long long)cfg->downstream_finetune_epochs < 1)
         return pt_error_set(err, "downstream.frozen_epochs + downstream.finetune_epochs = 0: the downstream trials "
@@ -716,6 +889,12 @@ static void write_range(const KeySpec *key, FILE *out) {
     case KEY_ENUM:
         for (const char *const *e = key->enum_values; *e; e++)
             fprintf(out, "%s%s", e == key->enum_values ? "" : " or ", *e);
+        break;
+    case KEY_SEEDS:
+        fprintf(out, "seeds and ranges a-b separated by commas, or empty");
+        break;
+    case KEY_INTS:
+        fprintf(out, "whole numbers >= %lld separated by commas", key->int_min);
         break;
     }
 }

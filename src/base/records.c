@@ -10,14 +10,16 @@ const char *const pt_phase_names[PT_NUM_PHASES] = {"benchmark", "pretext"};
 const char *const pt_kind_names[PT_NUM_KINDS] = {"supervised", "self_supervised"};
 
 const PtColumn pt_trial_columns[PT_TRIAL_COLUMNS] = {
-    {"index", PT_COL_I32, offsetof(PtTrialResult, index)},
-    {"done", PT_COL_I8, offsetof(PtTrialResult, done)},
-    {"seed", PT_COL_U64, offsetof(PtTrialResult, seed)},
-    {"rank", PT_COL_I32, offsetof(PtTrialResult, rank)},
-    {"test_loss", PT_COL_F64, offsetof(PtTrialResult, test_loss)},
-    {"test_accuracy", PT_COL_F64, offsetof(PtTrialResult, test_accuracy)},
-    {"seconds", PT_COL_F64, offsetof(PtTrialResult, seconds)},
-    {"n_samples", PT_COL_U32, offsetof(PtTrialResult, n_samples)},
+    {"index", PT_COL_I32, offsetof(PtTrialResult, index), 1},
+    {"done", PT_COL_I8, offsetof(PtTrialResult, done), 1},
+    {"seed", PT_COL_U64, offsetof(PtTrialResult, seed), 1},
+    {"rank", PT_COL_I32, offsetof(PtTrialResult, rank), 1},
+    {"test_loss", PT_COL_F64, offsetof(PtTrialResult, test_loss), 1},
+    {"test_accuracy", PT_COL_F64, offsetof(PtTrialResult, test_accuracy), 1},
+    {"seconds", PT_COL_F64, offsetof(PtTrialResult, seconds), 1},
+    {"n_samples", PT_COL_U32, offsetof(PtTrialResult, n_samples), 1},
+    {"experiment_seed", PT_COL_U64, offsetof(PtTrialResult, experiment_seed), 2},
+    {"labels", PT_COL_I32, offsetof(PtTrialResult, labels), 2},
 };
 
 size_t pt_column_type_size(PtColumnType type) {

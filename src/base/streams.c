@@ -28,6 +28,9 @@ uint64_t pt_stream_rotations(uint64_t seed, int split) {
 uint64_t pt_stream_trial(uint64_t seed, int kind, int index) {
     return pt_seed_derive(seed, STREAM_TRIAL + (uint64_t)kind, (uint64_t)index);
 }
+uint64_t pt_stream_trial_pair(uint64_t seed, int index) {
+    return pt_seed_derive(seed, STREAM_TRIAL + 2, (uint64_t)index); /* after the two kinds' own */
+}
 uint64_t pt_stream_trial_sample(uint64_t trial_seed) { return pt_seed_derive(trial_seed, STREAM_SAMPLE, 0); }
 uint64_t pt_stream_trial_fit(uint64_t trial_seed, int fit) {
     return pt_seed_derive(trial_seed, (uint64_t)fit, 0);

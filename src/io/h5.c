@@ -380,7 +380,7 @@ int pt_h5_write_all(int fd, const unsigned char *data, size_t n) {
 }
 
 /* Builds the whole file with fn in memory (HDF5's core driver, no backing store), then writes the
- * image to "<path>.tmp" with plain checked write() calls, fsyncs it, renames it over path and
+ * image to a unique "<path>.tmp-XXXXXX" with plain checked write() calls, fsyncs it, renames it over path and
  * fsyncs the folder. On failure removes the temporary file: path is untouched.
  *
  * Why not the sec2 driver straight to disk: when the disk fills up during H5Fflush/H5Fclose,
@@ -396,8 +396,8 @@ int pt_h5_atomic_write(const char *path, const char *kind, PtH5Writer fn, const 
     if (path[0] == '\0') return pt_error_set(err, "cannot write %s: empty path", kind);
     size_t len = strlen(path);
     if (len + 5 > 4096) return pt_error_set(err, "%s: path too long", what);
-    char tmp[4096 + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char tmp[4096 + 16];
+    snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path); /* made unique by mkstemp below */
     char folder[4096];
     pt_h5_folder_of(path, folder, sizeof folder);
 
@@ -430,7 +430,14 @@ int pt_h5_atomic_write(const char *path, const char *kind, PtH5Writer fn, const 
     PT_H5_CLOSE(H5Pclose, fapl);
 
     /* 2. The image, to disk under the temporary name. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* A name no other process uses (never a fixed "<path>.tmp" that two writers would share),
+     * with the permissions an ordinary create would give (mkstemp makes it 0600). */
+    fd = mkstemp(tmp);
+    if (fd >= 0) {
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, 0666 & ~mask) < 0) { /* harmless if refused: the file stays private */ }
+    }
     if (fd < 0) {
         int e = errno;
         if (e == ENOENT && stat(folder, &st) < 0)
@@ -475,3 +482,61 @@ fail:
     return -1;
 }
 
+
+int pt_h5_dset_write_strings(PtH5Ctx *c, hid_t loc, const char *name, const char *const *values, int n) {
+    hid_t type = -1;
+    int rc = -1;
+    size_t width = 1;
+    for (int i = 0; i < n; i++)
+        if (strlen(values[i]) > width) width = strlen(values[i]);
+    char *buf = pt_calloc((size_t)(n > 0 ? n : 1), width); /* (n, width) null-padded */
+    for (int i = 0; i < n; i++) memcpy(buf + (size_t)i * width, values[i], strlen(values[i]));
+    hsize_t dims[1] = {(hsize_t)n};
+    if ((type = pt_h5_fixed_string_type(c, width)) < 0) goto fail;
+    if (pt_h5_dset_write(c, loc, name, type, type, 1, dims, buf) < 0) goto fail;
+    rc = 0;
+fail:
+    free(buf);
+    PT_H5_CLOSE(H5Tclose, type);
+    return rc;
+}
+
+int pt_h5_dset_read_strings(PtH5Ctx *c, hid_t loc, const char *where, const char *name, int n, char ***out) {
+    hid_t dset = -1, type = -1, mem = -1;
+    int rc = -1;
+    char *buf = NULL;
+    *out = NULL;
+    hsize_t dims[1];
+    if (pt_h5_dset_dims(c, loc, where, name, 1, dims) < 0) goto fail;
+    if ((int)dims[0] != n) {
+        pt_h5_failf(c, "dataset %s/%s has %llu rows, expected %d", where, name, (unsigned long long)dims[0], n);
+        goto fail;
+    }
+    PT_H5_TRY(c, dset = H5Dopen2(loc, name, H5P_DEFAULT));
+    PT_H5_TRY(c, type = H5Dget_type(dset));
+    if (H5Tget_class(type) != H5T_STRING) {
+        pt_h5_failf(c, "dataset %s/%s does not hold strings", where, name);
+        goto fail;
+    }
+    htri_t variable = -1;
+    PT_H5_TRY(c, variable = H5Tis_variable_str(type));
+    if (variable) {
+        pt_h5_failf(c, "dataset %s/%s holds variable-length strings (pretext writes fixed-length ones)", where, name);
+        goto fail;
+    }
+    size_t width = H5Tget_size(type);
+    PT_H5_TRY(c, mem = H5Tcopy(H5T_C_S1));
+    PT_H5_TRY(c, H5Tset_size(mem, width + 1)); /* one byte more: every string null-terminated */
+    PT_H5_TRY(c, H5Tset_strpad(mem, H5T_STR_NULLTERM));
+    buf = pt_calloc((size_t)(n > 0 ? n : 1), width + 1);
+    if (n > 0) PT_H5_TRY(c, H5Dread(dset, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf));
+    *out = pt_calloc((size_t)(n > 0 ? n : 1), sizeof **out);
+    for (int i = 0; i < n; i++) (*out)[i] = pt_h5_copy_string(buf + (size_t)i * (width + 1));
+    rc = 0;
+fail:
+    free(buf);
+    PT_H5_CLOSE(H5Tclose, mem);
+    PT_H5_CLOSE(H5Tclose, type);
+    PT_H5_CLOSE(H5Dclose, dset);
+    return rc;
+}

@@ -112,4 +112,10 @@ int pt_h5_write_all(int fd, const unsigned char *data, size_t n);
 int pt_h5_atomic_write(const char *path, const char *kind, PtH5Writer fn, const void *arg,
                            PtError *err);
 
+/* A 1-D dataset of n fixed-length, null-padded strings (the width of the longest; n may be 0). */
+int pt_h5_dset_write_strings(PtH5Ctx *c, hid_t loc, const char *name, const char *const *values, int n);
+/* Reads such a dataset, which must have n rows, into *out: n malloc'ed strings in a malloc'ed
+ * array (the caller frees both). */
+int pt_h5_dset_read_strings(PtH5Ctx *c, hid_t loc, const char *where, const char *name, int n, char ***out);
+
 #endif

@@ -165,7 +165,9 @@ static int write_trials(PtH5Ctx *c, hid_t trials_group, const PtResults *r, int 
     const size_t n_alloc = (size_t)(n > 0 ? n : 1);
 
     /* Table widths: the widest sample list and the longest history among finished trials. */
-    uint32_t width = r->config.trials_labels > 0 ? (uint32_t)r->config.trials_labels : 0;
+    uint32_t width = 0;
+    for (int b = 0; b < r->n_budgets; b++)
+        if ((uint32_t)r->budgets[b] > width) width = (uint32_t)r->budgets[b];
     int max_epochs = 0;
     for (int i = 0; i < n; i++) {
         if (!trials[i].done) continue;
@@ -249,17 +251,36 @@ fail:
     return rc;
 }
 
+/* The segment table's text columns, in file order, and its place in PtSegment. */
+static const struct {
+    const char *name;
+    size_t offset, size;
+} segment_strings[] = {
+#define SEG(f) {#f, offsetof(PtSegment, f), sizeof(((PtSegment *)0)->f)}
+    SEG(start_time), SEG(end_time), SEG(status), SEG(hosts), SEG(version), SEG(git_commit),
+    SEG(build_flags), SEG(blas), SEG(mpi_library), SEG(kernels), SEG(cpu),
+#undef SEG
+};
+#define N_SEGMENT_STRINGS ((int)(sizeof segment_strings / sizeof segment_strings[0]))
+
+/* /provenance: the run as a whole as attributes (the latest segment's build and hosts, the first
+ * start, the completion, the data files and their SHA-256), and /provenance/segments: one row per
+ * run segment (a column per field, as the trial tables). */
 static int write_provenance(PtH5Ctx *c, hid_t file, const PtResults *r) {
-    hid_t g = -1;
+    hid_t g = -1, sg = -1;
     int rc = -1;
+    const char **column = pt_calloc((size_t)(r->n_segments > 0 ? r->n_segments : 1), sizeof *column);
+    int32_t *sizes = pt_calloc((size_t)(r->n_segments > 0 ? r->n_segments : 1), sizeof *sizes);
+    static const PtSegment none; /* a file without segment (never written by pretext run) */
+    const PtSegment *last = r->n_segments > 0 ? &r->segments[r->n_segments - 1] : &none;
     if ((g = pt_h5_group_create(c, file, "provenance")) < 0) goto fail;
     const char *names[10] = {"version", "git_commit", "build_flags", "blas", "mpi_library", "hosts",
                              "start_time", "end_time", "kernels", "cpu"};
-    const char *values[10] = {r->version, r->git_commit, r->build_flags, r->blas, r->mpi_library, r->hosts,
-                              r->start_time, r->end_time, r->kernels, r->cpu};
+    const char *values[10] = {last->version, last->git_commit, last->build_flags, last->blas, last->mpi_library,
+                              last->hosts, r->start_time, r->end_time, last->kernels, last->cpu};
     for (int i = 0; i < 10; i++)
         if (pt_h5_attr_write_string(c, g, names[i], values[i]) < 0) goto fail;
-    if (pt_h5_attr_write_int(c, g, "mpi_size", r->mpi_size) < 0) goto fail;
+    if (pt_h5_attr_write_int(c, g, "mpi_size", last->mpi_size) < 0) goto fail;
     for (int i = 0; i < 4; i++) {
         char name[64];
         snprintf(name, sizeof name, "data_files.%s", data_file_names[i]);
@@ -267,9 +288,78 @@ static int write_provenance(PtH5Ctx *c, hid_t file, const PtResults *r) {
         snprintf(name, sizeof name, "data_sha256.%s", data_file_names[i]);
         if (pt_h5_attr_write_string(c, g, name, r->data_sha256[i]) < 0) goto fail;
     }
+    if ((sg = pt_h5_group_create(c, g, "segments")) < 0) goto fail;
+    for (int k = 0; k < N_SEGMENT_STRINGS; k++) {
+        for (int i = 0; i < r->n_segments; i++) column[i] = (const char *)&r->segments[i] + segment_strings[k].offset;
+        if (pt_h5_dset_write_strings(c, sg, segment_strings[k].name, column, r->n_segments) < 0) goto fail;
+    }
+    for (int f = 0; f < 4; f++) {
+        char name[64];
+        snprintf(name, sizeof name, "data_sha256.%s", data_file_names[f]);
+        for (int i = 0; i < r->n_segments; i++) column[i] = r->segments[i].data_sha256[f];
+        if (pt_h5_dset_write_strings(c, sg, name, column, r->n_segments) < 0) goto fail;
+    }
+    for (int i = 0; i < r->n_segments; i++) sizes[i] = r->segments[i].mpi_size;
+    hsize_t dims[1] = {(hsize_t)r->n_segments};
+    if (pt_h5_dset_write(c, sg, "mpi_size", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sizes) < 0) goto fail;
     rc = 0;
 fail:
+    free(column);
+    free(sizes);
+    PT_H5_CLOSE(H5Gclose, sg);
     PT_H5_CLOSE(H5Gclose, g);
+    return rc;
+}
+
+/* A seed's group name under /phases and /checkpoint: the seed in decimal. */
+static void seed_name(uint64_t seed, char *buf, size_t n) { snprintf(buf, n, "%llu", (unsigned long long)seed); }
+
+/* /phases/<seed>/<phase> for every finished phase, /checkpoint/<seed>/<phase> for every
+ * unfinished one with a checkpoint, and /benchmark, /pretext as soft links to the first seed's
+ * (the names of format 1, which scripts may use). */
+static int write_phases(PtH5Ctx *c, hid_t file, const PtResults *r) {
+    hid_t phases = -1, ckpt = -1, sg = -1;
+    int rc = -1;
+    if ((phases = pt_h5_group_create(c, file, "phases")) < 0) goto fail;
+    for (int s = 0; s < r->n_seeds; s++) {
+        const PtSeedPhases *sp = &r->seeds[s];
+        char name[32];
+        seed_name(sp->seed, name, sizeof name);
+        int any = 0, any_ckpt = 0;
+        for (int p = 0; p < PT_NUM_PHASES; p++) {
+            any |= sp->phase[p].done;
+            any_ckpt |= has_checkpoint(&sp->phase[p]);
+        }
+        if (any) {
+            if ((sg = pt_h5_group_create(c, phases, name)) < 0) goto fail;
+            for (int p = 0; p < PT_NUM_PHASES; p++)
+                if (sp->phase[p].done && write_phase(c, sg, pt_phase_names[p], &sp->phase[p]) < 0) goto fail;
+            PT_H5_CLOSE(H5Gclose, sg);
+        }
+        if (any_ckpt) {
+            if (ckpt < 0 && (ckpt = pt_h5_group_create(c, file, "checkpoint")) < 0) goto fail;
+            if ((sg = pt_h5_group_create(c, ckpt, name)) < 0) goto fail;
+            for (int p = 0; p < PT_NUM_PHASES; p++)
+                if (has_checkpoint(&sp->phase[p]) && write_checkpoint(c, sg, pt_phase_names[p], &sp->phase[p]) < 0)
+                    goto fail;
+            PT_H5_CLOSE(H5Gclose, sg);
+        }
+    }
+    if (r->n_seeds > 0) {
+        char name[32];
+        seed_name(r->seeds[0].seed, name, sizeof name);
+        for (int p = 0; p < PT_NUM_PHASES; p++) {
+            if (!r->seeds[0].phase[p].done) continue;
+            char target[96];
+            snprintf(target, sizeof target, "/phases/%s/%s", name, pt_phase_names[p]);
+            PT_H5_TRY(c, H5Lcreate_soft(target, file, pt_phase_names[p], H5P_DEFAULT, H5P_DEFAULT));
+        }
+    }
+    rc = 0;
+fail:
+    PT_H5_CLOSE(H5Gclose, sg);
+    PT_H5_CLOSE(H5Gclose, ckpt);
+    PT_H5_CLOSE(H5Gclose, phases);
     return rc;
 }
 
@@ -282,19 +372,7 @@ static int write_results(PtH5Ctx *c, hid_t file, const void *arg) {
     if (pt_h5_attr_write_int(c, file, "complete", r->complete ? 1 : 0) < 0) goto fail;
     if (write_config(c, file, &r->config) < 0) goto fail;
     if (write_provenance(c, file, r) < 0) goto fail;
-    for (int p = 0; p < PT_NUM_PHASES; p++)
-        if (r->phase[p].done && write_phase(c, file, pt_phase_names[p], &r->phase[p]) < 0) goto fail;
-    int any_checkpoint = 0;
-    for (int p = 0; p < PT_NUM_PHASES; p++) any_checkpoint |= has_checkpoint(&r->phase[p]);
-    if (any_checkpoint) {
-        hid_t ckpt = -1;
-        if ((ckpt = pt_h5_group_create(c, file, "checkpoint")) < 0) goto fail;
-        int bad = 0;
-        for (int p = 0; p < PT_NUM_PHASES && !bad; p++)
-            bad = has_checkpoint(&r->phase[p]) && write_checkpoint(c, ckpt, pt_phase_names[p], &r->phase[p]) < 0;
-        PT_H5_CLOSE(H5Gclose, ckpt);
-        if (bad) goto fail;
-    }
+    if (write_phases(c, file, r) < 0) goto fail;
     if ((trials = pt_h5_group_create(c, file, "trials")) < 0) goto fail;
     for (int k = 0; k < PT_NUM_KINDS; k++)
         if (write_trials(c, trials, r, k) < 0) goto fail;
@@ -318,19 +396,57 @@ static void phase_init(PtPhaseResult *p, int n_classes, int epochs) {
     pt_history_init(&p->history, epochs);
 }
 
+int pt_results_row(const PtResults *r, int kind, int s, int b, int i) {
+    return (s * r->n_budgets + b) * r->per_cell[kind] + i;
+}
+
+int pt_results_seed_index(const PtResults *r, uint64_t seed) {
+    for (int s = 0; s < r->n_seeds; s++)
+        if (r->seeds[s].seed == seed) return s;
+    return -1;
+}
+
+PtSegment *pt_results_add_segment(PtResults *r) {
+    PtSegment *grown = pt_calloc((size_t)r->n_segments + 1, sizeof *grown);
+    if (r->n_segments) memcpy(grown, r->segments, (size_t)r->n_segments * sizeof *grown);
+    free(r->segments);
+    r->segments = grown;
+    return &r->segments[r->n_segments++];
+}
+
+/* The epochs of a trial of each kind (for the initial history capacity). */
+static int kind_epochs(const PtConfig *cfg, int kind) {
+    return kind == PT_KIND_SUPERVISED ? cfg->trials_epochs
+                                      : cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs;
+}
+
 void pt_results_init(PtResults *r, const PtConfig *cfg) {
     memset(r, 0, sizeof *r);
     r->config = *cfg;
-    phase_init(&r->phase[PT_PHASE_BENCHMARK], 10, cfg->benchmark_epochs);
-    phase_init(&r->phase[PT_PHASE_PRETEXT], 4, cfg->pretext_epochs);
-    const int counts[PT_NUM_KINDS] = {cfg->trials_supervised, cfg->trials_self_supervised};
-    const int epochs[PT_NUM_KINDS] = {cfg->trials_epochs,
-                                      cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs};
+    uint64_t seeds[PT_MAX_SEEDS];
+    r->n_seeds = pt_config_seed_list(cfg, seeds);
+    r->seeds = pt_calloc((size_t)r->n_seeds, sizeof *r->seeds);
+    for (int s = 0; s < r->n_seeds; s++) {
+        r->seeds[s].seed = seeds[s];
+        phase_init(&r->seeds[s].phase[PT_PHASE_BENCHMARK], 10, cfg->benchmark_epochs);
+        phase_init(&r->seeds[s].phase[PT_PHASE_PRETEXT], 4, cfg->pretext_epochs);
+    }
+    r->n_budgets = cfg->trials_labels.n;
+    for (int b = 0; b < r->n_budgets; b++) r->budgets[b] = cfg->trials_labels.v[b];
+    r->per_cell[PT_KIND_SUPERVISED] = cfg->trials_supervised > 0 ? cfg->trials_supervised : 0;
+    r->per_cell[PT_KIND_SELF_SUPERVISED] = cfg->trials_self_supervised > 0 ? cfg->trials_self_supervised : 0;
     for (int k = 0; k < PT_NUM_KINDS; k++) {
-        int n = counts[k] > 0 ? counts[k] : 0;
+        int n = r->n_seeds * r->n_budgets * r->per_cell[k];
         r->trials[k] = pt_calloc((size_t)(n > 0 ? n : 1), sizeof(PtTrialResult));
-        for (int i = 0; i < n; i++) pt_trial_init(&r->trials[k][i], i, epochs[k]);
         r->n_trials[k] = n;
+        for (int s = 0; s < r->n_seeds; s++)
+            for (int b = 0; b < r->n_budgets; b++)
+                for (int i = 0; i < r->per_cell[k]; i++) {
+                    PtTrialResult *t = &r->trials[k][pt_results_row(r, k, s, b, i)];
+                    pt_trial_init(t, i, kind_epochs(cfg, k));
+                    t->experiment_seed = seeds[s];
+                    t->labels = r->budgets[b];
+                }
     }
 }
 
@@ -355,7 +471,14 @@ static void phase_free(PtPhaseResult *p) {
 }
 
 void pt_results_free(PtResults *r) {
-    for (int p = 0; p < PT_NUM_PHASES; p++) phase_free(&r->phase[p]);
+    for (int s = 0; s < r->n_seeds; s++)
+        for (int p = 0; p < PT_NUM_PHASES; p++) phase_free(&r->seeds[s].phase[p]);
+    free(r->seeds);
+    r->seeds = NULL;
+    r->n_seeds = 0;
+    free(r->segments);
+    r->segments = NULL;
+    r->n_segments = 0;
     for (int k = 0; k < PT_NUM_KINDS; k++) {
         if (r->trials[k]) {
             for (int i = 0; i < r->n_trials[k]; i++) pt_trial_free(&r->trials[k][i]);
@@ -372,7 +495,7 @@ void pt_results_free(PtResults *r) {
 static int read_history(PtH5Ctx *c, hid_t parent, const char *where, PtHistory *h) {
     hid_t g = -1;
     int rc = -1;
-    char here[128];
+    char here[192];
     snprintf(here, sizeof here, "%s/history", where);
     double *columns[PT_HISTORY_COLUMNS] = {NULL};
     PT_H5_TRY(c, g = H5Gopen2(parent, "history", H5P_DEFAULT));
@@ -397,15 +520,17 @@ fail:
     return rc;
 }
 
-/* /checkpoint/<name> if present (a phase that is not done yet). */
-static int read_checkpoint(PtH5Ctx *c, hid_t file, const char *name, PtPhaseResult *p) {
+/* <group>/<name> if present, group being "/checkpoint" (format 1) or "/checkpoint/<seed>": the
+ * checkpoint of a phase that is not done yet. */
+static int read_checkpoint(PtH5Ctx *c, hid_t file, const char *group, const char *name, PtPhaseResult *p) {
     hid_t cg = -1, g = -1;
     int rc = -1, exists = 0;
-    char where[64];
-    snprintf(where, sizeof where, "/checkpoint/%s", name);
-    if (pt_h5_link_exists(c, file, "checkpoint", &exists) < 0) goto fail;
+    char where[160];
+    snprintf(where, sizeof where, "%s/%s", group, name);
+    if (H5Lexists(file, "checkpoint", H5P_DEFAULT) <= 0) return 0;
+    PT_H5_TRY(c, exists = H5Lexists(file, group, H5P_DEFAULT) > 0);
     if (!exists) return 0;
-    PT_H5_TRY(c, cg = H5Gopen2(file, "checkpoint", H5P_DEFAULT));
+    PT_H5_TRY(c, cg = H5Gopen2(file, group, H5P_DEFAULT));
     if (pt_h5_link_exists(c, cg, name, &exists) < 0) goto fail;
     if (!exists) {
         rc = 0;
@@ -445,14 +570,22 @@ fail:
     return rc;
 }
 
-static int read_phase(PtH5Ctx *c, hid_t file, const char *name, PtPhaseResult *p) {
+/* A phase: <group>/<name> if done (group "" for format 1's root, "/phases/<seed>" for format 2),
+ * else its checkpoint in ckpt_group/<name> if any. */
+static int read_phase(PtH5Ctx *c, hid_t file, const char *group, const char *ckpt_group, const char *name,
+                      PtPhaseResult *p) {
     hid_t g = -1, wg = -1;
     int rc = -1, exists = 0;
-    char where[64];
-    snprintf(where, sizeof where, "/%s", name);
-    if (pt_h5_link_exists(c, file, name, &exists) < 0) goto fail;
-    if (!exists) return read_checkpoint(c, file, name, p); /* not done yet: maybe part of it */
-    PT_H5_TRY(c, g = H5Gopen2(file, name, H5P_DEFAULT));
+    char where[160];
+    snprintf(where, sizeof where, "%s/%s", group, name);
+    if (group[0]) {
+        PT_H5_TRY(c, exists = H5Lexists(file, group, H5P_DEFAULT) > 0);
+        if (exists) PT_H5_TRY(c, exists = H5Lexists(file, where, H5P_DEFAULT) > 0);
+    } else {
+        if (pt_h5_link_exists(c, file, name, &exists) < 0) goto fail;
+    }
+    if (!exists) return read_checkpoint(c, file, ckpt_group, name, p); /* not done yet: maybe part of it */
+    PT_H5_TRY(c, g = H5Gopen2(file, where, H5P_DEFAULT));
     if (pt_h5_attr_read_int(c, g, where, "n_classes", &p->n_classes) < 0) goto fail;
     if (p->n_classes < 2 || p->n_classes > PT_MAX_CLASSES) {
         pt_h5_failf(c, "%s has %d classes", where, p->n_classes);
@@ -464,7 +597,7 @@ static int read_phase(PtH5Ctx *c, hid_t file, const char *name, PtPhaseResult *p
     if (read_history(c, g, where, &p->history) < 0) goto fail;
     if (pt_h5_link_exists(c, g, "weights", &exists) < 0) goto fail;
     if (exists) {
-        char here[96];
+        char here[192];
         snprintf(here, sizeof here, "%s/weights", where);
         PtTensorInfo info[PT_NUM_TENSORS];
         size_t n_params = pt_tensor_layout(p->n_classes, info);
@@ -500,7 +633,11 @@ fail:
     return rc;
 }
 
-static int read_trials(PtH5Ctx *c, hid_t file, PtResults *r, int kind) {
+/* /trials/<kind> into r's rows (already laid out by pt_results_init from the file's
+ * configuration): the table must have exactly those rows, each naming its place (index, and from
+ * format 2 on its experiment seed and budget); columns a format predates keep the laid-out
+ * values. */
+static int read_trials(PtH5Ctx *c, hid_t file, PtResults *r, int kind, int version) {
     hid_t g = -1, hg = -1;
     int rc = -1;
     char where[64], hwhere[80];
@@ -521,8 +658,14 @@ static int read_trials(PtH5Ctx *c, hid_t file, PtResults *r, int kind) {
     }
     const int n = (int)dims1[0];
     const size_t n_alloc = (size_t)(n > 0 ? n : 1);
+    if (n != r->n_trials[kind]) {
+        pt_h5_failf(c, "%s has %d rows, but its configuration (%d seeds x %d budgets x %d trials) makes %d", where,
+                    n, r->n_seeds, r->n_budgets, r->per_cell[kind], r->n_trials[kind]);
+        goto fail;
+    }
     for (int k = 0; k < PT_TRIAL_COLUMNS; k++) {
         const PtColumn *col = &pt_trial_columns[k];
+        if (col->since > version) continue; /* the format predates it: the laid-out value stays */
         columns[k] = pt_malloc(n_alloc * pt_column_type_size(col->type));
         if (pt_h5_dset_read(c, g, where, col->name, column_mem_type(col->type), 1, dims1, columns[k]) < 0) goto fail;
     }
@@ -558,14 +701,23 @@ static int read_trials(PtH5Ctx *c, hid_t file, PtResults *r, int kind) {
     trials = pt_calloc(n_alloc, sizeof(PtTrialResult));
     for (int i = 0; i < n; i++) {
         PtTrialResult *t = &trials[i];
+        const PtTrialResult *want = &r->trials[kind][i]; /* its place, from the configuration */
+        *t = *want;
+        t->sample_indices = NULL;
+        memset(&t->history, 0, sizeof t->history);
         for (int k = 0; k < PT_TRIAL_COLUMNS; k++) {
+            if (!columns[k]) continue;
             size_t size = pt_column_type_size(pt_trial_columns[k].type);
             memcpy((char *)t + pt_trial_columns[k].offset, columns[k] + (size_t)i * size, size);
         }
-        if (t->index != i || (t->done != 0 && t->done != 1) || t->n_samples > width || epochs[i] < 0 ||
+        if (t->index != want->index || t->experiment_seed != want->experiment_seed || t->labels != want->labels ||
+            (t->done != 0 && t->done != 1) || t->n_samples > width || epochs[i] < 0 ||
             (size_t)epochs[i] > max_epochs) {
-            pt_h5_failf(c, "%s: row %d is inconsistent (index %d, done %d, %u samples of %zu, %d epochs of %zu)",
-                        where, i, t->index, t->done, t->n_samples, width, epochs[i], max_epochs);
+            pt_h5_failf(c, "%s: row %d is inconsistent (index %d, seed %llu, labels %d where the configuration "
+                           "puts index %d, seed %llu, labels %d; done %d, %u samples of %zu, %d epochs of %zu)",
+                        where, i, t->index, (unsigned long long)t->experiment_seed, t->labels, want->index,
+                        (unsigned long long)want->experiment_seed, want->labels, t->done, t->n_samples, width,
+                        epochs[i], max_epochs);
             goto fail;
         }
     }
@@ -582,8 +734,9 @@ static int read_trials(PtH5Ctx *c, hid_t file, PtResults *r, int kind) {
             pt_history_append_row(&t->history, row);
         }
     }
+    for (int i = 0; i < n; i++) pt_trial_free(&r->trials[kind][i]);
+    free(r->trials[kind]);
     r->trials[kind] = trials;
-    r->n_trials[kind] = n;
     trials = NULL;
     rc = 0;
 fail:
@@ -636,33 +789,17 @@ fail:
     return rc;
 }
 
-static int read_provenance(PtH5Ctx *c, hid_t file, PtResults *r) {
-    hid_t g = -1;
+/* /provenance: the run's attributes and, from format 2 on, the segment table; a format 1 file
+ * becomes one segment rebuilt from its attributes (status "unknown"). */
+static int read_provenance(PtH5Ctx *c, hid_t file, PtResults *r, int version) {
+    hid_t g = -1, sg = -1;
     int rc = -1;
+    char **column = NULL;
+    int32_t *sizes = NULL;
     PT_H5_TRY(c, g = H5Gopen2(file, "provenance", H5P_DEFAULT));
-    struct { const char *name; char *dst; size_t size; } fields[8] = {
-        {"version", r->version, sizeof r->version},
-        {"git_commit", r->git_commit, sizeof r->git_commit},
-        {"build_flags", r->build_flags, sizeof r->build_flags},
-        {"blas", r->blas, sizeof r->blas},
-        {"mpi_library", r->mpi_library, sizeof r->mpi_library},
-        {"hosts", r->hosts, sizeof r->hosts},
-        {"start_time", r->start_time, sizeof r->start_time},
-        {"end_time", r->end_time, sizeof r->end_time}};
-    for (int i = 0; i < 8; i++)
-        if (pt_h5_attr_read_string_into(c, g, "/provenance", fields[i].name, fields[i].dst, fields[i].size) < 0)
-            goto fail;
-    /* recorded since the kernel sets exist: absent from older files */
-    struct { const char *name; char *dst; size_t size; } optional[2] = {
-        {"kernels", r->kernels, sizeof r->kernels}, {"cpu", r->cpu, sizeof r->cpu}};
-    for (int i = 0; i < 2; i++) {
-        int exists = 0;
-        if (pt_h5_attr_exists(c, g, optional[i].name, &exists) < 0) goto fail;
-        if (exists && pt_h5_attr_read_string_into(c, g, "/provenance", optional[i].name, optional[i].dst,
-                                                  optional[i].size) < 0)
-            goto fail;
-    }
-    if (pt_h5_attr_read_int(c, g, "/provenance", "mpi_size", &r->mpi_size) < 0) goto fail;
+    if (pt_h5_attr_read_string_into(c, g, "/provenance", "start_time", r->start_time, sizeof r->start_time) < 0 ||
+        pt_h5_attr_read_string_into(c, g, "/provenance", "end_time", r->end_time, sizeof r->end_time) < 0)
+        goto fail;
     for (int i = 0; i < 4; i++) {
         char name[64];
         snprintf(name, sizeof name, "data_files.%s", data_file_names[i]);
@@ -672,8 +809,65 @@ static int read_provenance(PtH5Ctx *c, hid_t file, PtResults *r) {
         if (pt_h5_attr_read_string_into(c, g, "/provenance", name, r->data_sha256[i], sizeof r->data_sha256[i]) < 0)
             goto fail;
     }
+    if (version < 2) {
+        PtSegment *seg = pt_results_add_segment(r);
+        struct { const char *name; char *dst; size_t size; } fields[8] = {
+            {"version", seg->version, sizeof seg->version},
+            {"git_commit", seg->git_commit, sizeof seg->git_commit},
+            {"build_flags", seg->build_flags, sizeof seg->build_flags},
+            {"blas", seg->blas, sizeof seg->blas},
+            {"mpi_library", seg->mpi_library, sizeof seg->mpi_library},
+            {"hosts", seg->hosts, sizeof seg->hosts},
+            {"start_time", seg->start_time, sizeof seg->start_time},
+            {"end_time", seg->end_time, sizeof seg->end_time}};
+        for (int i = 0; i < 8; i++)
+            if (pt_h5_attr_read_string_into(c, g, "/provenance", fields[i].name, fields[i].dst, fields[i].size) < 0)
+                goto fail;
+        if (pt_h5_attr_read_int(c, g, "/provenance", "mpi_size", &seg->mpi_size) < 0) goto fail;
+        snprintf(seg->status, sizeof seg->status, "unknown");
+        for (int i = 0; i < 4; i++) memcpy(seg->data_sha256[i], r->data_sha256[i], sizeof seg->data_sha256[i]);
+        rc = 0;
+        goto fail;
+    }
+    PT_H5_TRY(c, sg = H5Gopen2(g, "segments", H5P_DEFAULT));
+    hsize_t dims[1];
+    if (pt_h5_dset_dims(c, sg, "/provenance/segments", "mpi_size", 1, dims) < 0) goto fail;
+    if (dims[0] > 100000) {
+        pt_h5_failf(c, "/provenance/segments has %llu rows", (unsigned long long)dims[0]);
+        goto fail;
+    }
+    int n = (int)dims[0];
+    for (int i = 0; i < n; i++) pt_results_add_segment(r);
+    sizes = pt_malloc((size_t)n * sizeof *sizes);
+    if (pt_h5_dset_read(c, sg, "/provenance/segments", "mpi_size", H5T_NATIVE_INT32, 1, dims, sizes) < 0) goto fail;
+    for (int i = 0; i < n; i++) r->segments[i].mpi_size = sizes[i];
+    for (int k = 0; k < N_SEGMENT_STRINGS + 4; k++) {
+        char name[64];
+        if (k < N_SEGMENT_STRINGS) snprintf(name, sizeof name, "%s", segment_strings[k].name);
+        else snprintf(name, sizeof name, "data_sha256.%s", data_file_names[k - N_SEGMENT_STRINGS]);
+        if (pt_h5_dset_read_strings(c, sg, "/provenance/segments", name, n, &column) < 0) goto fail;
+        for (int i = 0; i < n; i++) {
+            char *dst = k < N_SEGMENT_STRINGS ? (char *)&r->segments[i] + segment_strings[k].offset
+                                              : r->segments[i].data_sha256[k - N_SEGMENT_STRINGS];
+            size_t size = k < N_SEGMENT_STRINGS ? segment_strings[k].size : sizeof r->segments[i].data_sha256[0];
+            if (strlen(column[i]) >= size) {
+                pt_h5_failf(c, "/provenance/segments/%s row %d is too long", name, i);
+                goto fail;
+            }
+            memcpy(dst, column[i], strlen(column[i]) + 1);
+        }
+        for (int i = 0; i < n; i++) free(column[i]);
+        free(column);
+        column = NULL;
+    }
     rc = 0;
 fail:
+    if (column) {
+        for (int i = 0; i < (int)r->n_segments; i++) free(column[i]);
+        free(column);
+    }
+    free(sizes);
+    PT_H5_CLOSE(H5Gclose, sg);
     PT_H5_CLOSE(H5Gclose, g);
     return rc;
 }
@@ -729,14 +923,27 @@ int pt_results_load(const char *path, PtResults *r, PtError *err) {
     }
     if (pt_h5_attr_read_int(c, file, "/", "complete", &r->complete) < 0) goto fail;
 
-    if (read_config(c, file, &r->config) < 0) goto fail;
-    if (read_provenance(c, file, r) < 0) goto fail;
-    phase_init(&r->phase[PT_PHASE_BENCHMARK], 10, 1);
-    phase_init(&r->phase[PT_PHASE_PRETEXT], 4, 1);
-    for (int p = 0; p < PT_NUM_PHASES; p++)
-        if (read_phase(c, file, pt_phase_names[p], &r->phase[p]) < 0) goto fail;
+    PtConfig cfg;
+    if (read_config(c, file, &cfg) < 0) goto fail;
+    {
+        int complete = r->complete;
+        pt_results_init(r, &cfg); /* the layout of seeds, budgets and rows the file must have */
+        r->complete = complete;
+    }
+    if (read_provenance(c, file, r, version) < 0) goto fail;
+    for (int s = 0; s < r->n_seeds; s++) {
+        char group[64] = "", ckpt_group[64] = "/checkpoint";
+        if (version >= 2) {
+            char name[32];
+            seed_name(r->seeds[s].seed, name, sizeof name);
+            snprintf(group, sizeof group, "/phases/%s", name);
+            snprintf(ckpt_group, sizeof ckpt_group, "/checkpoint/%s", name);
+        }
+        for (int p = 0; p < PT_NUM_PHASES; p++)
+            if (read_phase(c, file, group, ckpt_group, pt_phase_names[p], &r->seeds[s].phase[p]) < 0) goto fail;
+    }
     for (int k = 0; k < PT_NUM_KINDS; k++)
-        if (read_trials(c, file, r, k) < 0) goto fail;
+        if (read_trials(c, file, r, k, version) < 0) goto fail;
 
     PT_H5_TRY(c, H5Fclose(file));
     file = -1;
@@ -781,6 +988,41 @@ int pt_results_check_config(const PtResults *r, const PtConfig *cfg, const char 
     return pt_error_set(err, "%s%s", msg, hint);
 }
 
+int pt_results_check_data(const PtResults *r, const char files[4][4096], const char sha256[4][65],
+                          const char *path, PtError *err) {
+    for (int f = 0; f < 4; f++) {
+        if (strcmp(r->data_sha256[f], sha256[f]) == 0) continue;
+        return pt_error_set(err, "results file '%s' was computed from other data: its %s '%s' has SHA-256 %.16s..., "
+                                 "but this run's '%s' has %.16s... (the path may change; the content may not: "
+                                 "point data.dir at the data the file was made with, or use another --out, or "
+                                 "--force to start over)",
+                            path, data_file_names[f], r->data_files[f], r->data_sha256[f], files[f], sha256[f]);
+    }
+    return 0;
+}
+
+int pt_results_check_phase_config(const PtConfig *a, const PtConfig *b, PtPhaseId phase, const char *path,
+                                  PtError *err) {
+    /* What a phase's result depends on, besides the seed and the data's content. */
+    const char *common[] = {"data.train_images", "experiment.learning_rate", "experiment.validation_split"};
+    const char *own[PT_NUM_PHASES][2] = {{"benchmark.epochs", "benchmark.batch_size"},
+                                          {"pretext.epochs", "pretext.batch_size"}};
+    for (int i = 0; i < pt_config_key_count(); i++) {
+        const char *name = pt_config_key_name(i);
+        int relevant = 0;
+        for (int k = 0; k < 3; k++) relevant |= strcmp(name, common[k]) == 0;
+        for (int k = 0; k < 2; k++) relevant |= strcmp(name, own[phase][k]) == 0;
+        if (!relevant) continue;
+        char va[4200], vb[4200];
+        pt_config_key_value(a, i, va, sizeof va);
+        pt_config_key_value(b, i, vb, sizeof vb);
+        if (strcmp(va, vb) != 0)
+            return pt_error_set(err, "cannot take the %s phase from '%s': it was trained with %s = %s, this run has %s",
+                                pt_phase_names[phase], path, name, va, vb);
+    }
+    return 0;
+}
+
 int pt_results_check_writable(const char *path, PtError *err) {
     if (!path || path[0] == '\0') return pt_error_set(err, "results file: empty path");
     struct stat st;
@@ -802,17 +1044,13 @@ int pt_results_check_writable(const char *path, PtError *err) {
     } else if (errno != ENOENT) {
         return pt_error_set(err, "cannot write results file '%s': %s", path, strerror(errno));
     }
-    /* access() says yes to root everywhere, even on /proc or a read-only mount: really create the
-     * file the saves will write (<path>.tmp) and remove it again. */
+    /* access() says yes to root everywhere, even on /proc or a read-only mount: really create a
+     * file beside path, as the saves will, and remove it again. */
     char probe[4200];
-    snprintf(probe, sizeof probe, "%s.tmp", path);
-    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0 && errno == EEXIST) {
-        /* A leftover of a killed save: it is never read, so it may go. */
-        if (unlink(probe) == 0) fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    }
+    snprintf(probe, sizeof probe, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(probe);
     if (fd < 0)
-        return pt_error_set(err, "cannot write results file '%s': cannot create '%s': %s", path, probe,
+        return pt_error_set(err, "cannot write results file '%s': cannot create a file in its folder: %s", path,
                             strerror(errno));
     close(fd);
     unlink(probe);

@@ -8,7 +8,8 @@ void fuzz_seed_results(PtResults *r) {
     pt_config_defaults(&cfg);
     cfg.trials_supervised = 2;
     cfg.trials_self_supervised = 1;
-    cfg.trials_labels = 4;
+    cfg.trials_labels.n = 1;
+    cfg.trials_labels.v[0] = 4;
     cfg.trials_epochs = 2;
     cfg.downstream_frozen_epochs = 1;
     cfg.downstream_finetune_epochs = 1;

@@ -1,0 +1,143 @@
+/* phase_groups.c: into how many groups of ranks the seeds' phases are split (see
+ * pt_experiment.h). With S seeds and R ranks, G groups of p = R/G ranks each train ceil(S/G) seeds'
+ * phases one after another, data-parallel inside the group, while ranks of groups that are done
+ * run trials. The cost model (docs/performance.md), from costs measured here at start:
+ *
+ *   t_step(b)     = t0 + b * t1              a training step of b images on one rank (measured at
+ *                                            two batch sizes, the slowest rank's)
+ *   t_sum(p)      = measured allreduce of the gradient (n_params floats) within groups of p ranks
+ *   P(p)          = sum over the phases of epochs * ceil(n_fit / B) * (t_step(ceil(B / p)) + t_sum(p))
+ *   W             = the trials' work: sum over trials of epochs * n_fit(labels) * t_step(1)
+ *   makespan(G)   = max( ceil(S / G) * P(R / G),  (S * (R / G) * P(R / G) + W) / R )
+ *
+ * The first term is the slowest group's phases (nothing shortens it); the second is all the work
+ * spread evenly over the ranks (the trials fill the time the phases leave). The smallest makespan
+ * wins; ties go to fewer groups. run.phase_groups = N forces N (at most S and R). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_adam.h"
+#include "pt_experiment.h"
+#include "pt_gradsync.h"
+#include "pt_mpi.h"
+#include "pt_rng.h"
+#include "pt_streams.h"
+#include "pt_util.h"
+
+/* Seconds per training step of b images on this rank: the median of 3 steps after a warm-up. */
+static double measure_step(int b) {
+    PtModel *model = pt_model_create(10, b);
+    PtRng rng;
+    pt_rng_seed(&rng, pt_stream_bench(PT_BENCH_INIT));
+    pt_model_init_glorot(model, &rng);
+    PtAdam adam;
+    pt_adam_init(&adam, model->n_params, 0.001f);
+    float *x = pt_aligned_alloc((size_t)b * 28 * 28 * sizeof(float)); /* (b,28,28,1) */
+    uint8_t *y = pt_malloc((size_t)b);
+    pt_rng_seed(&rng, pt_stream_bench(PT_BENCH_DATA));
+    for (size_t i = 0; i < (size_t)b * 28 * 28; i++) x[i] = pt_rng_uniform(&rng);
+    for (int i = 0; i < b; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+    double t[4];
+    for (int k = 0; k < 4; k++) {
+        double t0 = pt_now();
+        pt_model_zero_grads(model);
+        pt_model_forward(model, x, b, 1, pt_stream_bench(PT_BENCH_DROPOUT), (uint64_t)k * (uint64_t)b);
+        int correct;
+        pt_model_loss(model, y, b, b, &correct);
+        pt_model_backward(model, b, NULL);
+        pt_adam_step(&adam, model);
+        t[k] = pt_now() - t0;
+    }
+    free(x);
+    free(y);
+    pt_adam_free(&adam);
+    pt_model_free(model);
+    double a = t[1], bb = t[2], c = t[3]; /* the median of the three after the warm-up */
+    return a > bb ? (bb > c ? bb : (a > c ? c : a)) : (a > c ? a : (bb > c ? c : bb));
+}
+
+/* Seconds of one allreduce of n floats within groups of p consecutive ranks: each rank's median
+ * of 5, the slowest rank's. Collective over the world. */
+static double measure_sum(int p, size_t n) {
+    int rank, size;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    double worst = 0.0;
+    MPI_Comm comm;
+    pt_mpi_check(MPI_Comm_split(MPI_COMM_WORLD, rank / p, rank, &comm), "MPI_Comm_split (cost model)");
+    float *buf = pt_calloc(n, sizeof(float));
+    double t[5];
+    for (int k = 0; k < 5; k++) {
+        pt_mpi_check(MPI_Barrier(comm), "MPI_Barrier (cost model)");
+        double t0 = pt_now();
+        pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, comm), "MPI_Allreduce (cost model)");
+        t[k] = pt_now() - t0;
+    }
+    for (int i = 0; i < 5; i++) /* sort the 5 */
+        for (int j = i + 1; j < 5; j++)
+            if (t[j] < t[i]) { double tmp = t[i]; t[i] = t[j]; t[j] = tmp; }
+    double mine = t[2];
+    pt_mpi_check(MPI_Allreduce(&mine, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (cost model)");
+    free(buf);
+    MPI_Comm_free(&comm);
+    return worst;
+}
+
+int pt_phase_groups_choose(PtExperiment *ex) {
+    const PtConfig *cfg = &ex->cfg;
+    int S = ex->n_seeds, R = ex->world.size;
+    int most = S < R ? S : R;
+    if (most <= 1) return 1;
+    int forced = pt_config_phase_groups(cfg);
+    if (forced > 0) return forced < most ? forced : most;
+
+    /* The costs, measured. */
+    int B[PT_NUM_PHASES] = {cfg->benchmark_batch_size, cfg->pretext_batch_size};
+    int E[PT_NUM_PHASES] = {cfg->benchmark_enabled ? cfg->benchmark_epochs : 0, cfg->pretext_epochs};
+    int b_hi = B[0] > B[1] ? B[0] : B[1];
+    int b_lo = (b_hi + R - 1) / R;
+    if (b_lo >= b_hi) b_lo = 1;
+    double times[2] = {measure_step(b_lo), measure_step(b_hi)};
+    pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (cost model)");
+    double t1 = (times[1] - times[0]) / (double)(b_hi - b_lo);
+    if (t1 < 0) t1 = 0;
+    double t0 = times[0] - t1 * b_lo;
+    if (t0 < 0) t0 = 0;
+    PtTensorInfo info[PT_NUM_TENSORS];
+    size_t n_grad = pt_tensor_layout(10, info) + PT_GRADSYNC_EXTRAS;
+    uint32_t n_fit = pt_split_train_count(ex->n_train, cfg->validation_split);
+    double trial_work = 0.0; /* W */
+    for (int b = 0; b < cfg->trials_labels.n; b++) {
+        double fit = (double)pt_split_train_count((uint32_t)cfg->trials_labels.v[b], cfg->validation_split);
+        double epochs = (double)cfg->trials_supervised * cfg->trials_epochs +
+                        (double)cfg->trials_self_supervised * (cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs);
+        trial_work += S * epochs * fit * (t0 + t1);
+    }
+    pt_log(1, "phase groups: cost model (docs/performance.md): t_step(b) = %.3g + b * %.3g s; trials' work %.1f s\n",
+           t0, t1, trial_work);
+    int best = 1;
+    double best_makespan = INFINITY;
+    for (int G = 1; G <= most; G++) {
+        int p = R / G; /* the smaller groups' size (groups differ by at most one rank) */
+        double sum = p > 1 ? measure_sum(p, n_grad) : 0.0;
+        double phase = 0.0; /* P(p): the phases of one seed */
+        for (int k = 0; k < PT_NUM_PHASES; k++) {
+            double steps = ceil((double)n_fit / B[k]);
+            double local = ceil((double)B[k] / p);
+            phase += E[k] * steps * (t0 + local * t1 + sum);
+        }
+        double groups_first = ceil((double)S / G) * phase;
+        double spread = ((double)S * p * phase + trial_work) / R;
+        double makespan = groups_first > spread ? groups_first : spread;
+        pt_log(1, "phase groups: G = %d of %d ranks: t_sum = %.3g s, phases of a seed %.1f s, slowest group %.1f s, "
+                  "all work / ranks %.1f s: makespan %.1f s\n",
+               G, p, sum, phase, groups_first, spread, makespan);
+        if (makespan < best_makespan * 0.999) {
+            best_makespan = makespan;
+            best = G;
+        }
+    }
+    pt_log(1, "phase groups: %d (the smallest estimated makespan)\n", best);
+    return best;
+}

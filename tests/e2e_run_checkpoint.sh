@@ -31,7 +31,7 @@ phase, epochs = ("benchmark", 2) if stop == 2 else ("pretext", 1)
 with h5py.File(path, "r") as f:
     assert phase not in f, f"/{phase} present although the phase was stopped"
     assert stop == 2 or "benchmark" in f, "benchmark phase missing after it finished"
-    g = f[f"checkpoint/{phase}"]
+    g = f[f"checkpoint/42/{phase}"]  # format 2: per experiment seed
     assert int(g.attrs["epochs_done"]) == epochs, g.attrs["epochs_done"]
     assert g["weights"].shape == g["adam_m"].shape == g["adam_v"].shape
     assert len(g["history/loss"]) == epochs

@@ -264,28 +264,41 @@ int pt_cmd_run(int argc, char **argv) {
         free(ex);
         return PT_EXIT_ERROR;
     }
+    /* The results file is ours alone for the whole run (rank 0 holds the lock): a second run aimed
+     * at it is refused at once, before it loads anything. */
+    PtLock *lock = NULL;
+    int ok = 1;
+    if (rank0 && (pt_results_check_writable(ex->out_path, &err) != 0 || !(lock = pt_lock_acquire(ex->out_path, &err)))) {
+        fprintf(stderr, "pretext: error: %s\n", err.msg);
+        ok = 0;
+    }
+    if (!all_ok(ok)) {
+        free(ex);
+        return PT_EXIT_ERROR;
+    }
 
     /* Data on every rank; any rank's failure ends all, reported by the ranks that failed. */
     char data_dir[4096];
     pt_resolve_data_dir(&ex->cfg, data_dir, sizeof data_dir);
-    int ok = pt_dataset_load(data_dir, &ex->ds, &err) == 0;
+    ok = pt_dataset_load(data_dir, &ex->ds, &err) == 0;
     if (!ok && (rank0 || ex->world.size == 1)) fprintf(stderr, "pretext: error: %s\n", err.msg);
     if (!ok && !rank0) fprintf(stderr, "pretext: error (rank %d): %s\n", ex->world.rank, err.msg);
     if (!all_ok(ok)) {
+        pt_lock_release(lock);
         free_experiment(ex);
         return PT_EXIT_ERROR;
     }
     ok = pt_config_validate(&ex->cfg, ex->ds.train_x.n, &err) == 0;
     if (!ok && rank0) fprintf(stderr, "pretext: error: %s\n", err.msg);
     if (!all_ok(ok)) {
+        pt_lock_release(lock);
         free_experiment(ex);
         return PT_EXIT_ERROR;
     }
     ex->n_train = ex->cfg.train_images ? ex->cfg.train_images : ex->ds.train_x.n;
     ex->n_seeds = pt_config_seed_list(&ex->cfg, ex->seeds);
 
-    /* Output: ours alone, writable, and resumable if it exists (rank 0 decides for all). */
-    PtLock *lock = NULL;
+    /* Output: writable, and resumable if it exists (rank 0 decides for all). */
     if (rank0) {
         char sha[4][65];
         ok = 1;
@@ -294,10 +307,6 @@ int pt_cmd_run(int argc, char **argv) {
                 fprintf(stderr, "pretext: error: %s\n", err.msg);
                 ok = 0;
             }
-        if (ok && !(lock = pt_lock_acquire(ex->out_path, &err))) {
-            fprintf(stderr, "pretext: error: %s\n", err.msg);
-            ok = 0;
-        }
         if (ok) ok = prepare_output(ex, force, (const char(*)[65])sha) == 0;
     }
     if (!all_ok(ok)) {

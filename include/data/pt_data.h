@@ -39,11 +39,17 @@ typedef struct {
     PtImages train_x, test_x;
     PtLabels train_y, test_y;
     char paths[4][4096];      /* resolved file paths: train images, train labels, test images, test labels */
+    int n_classes;            /* classes: the largest label of both sets + 1 (2 .. PT_DATA_MAX_CLASSES) */
 } PtDataset;
+
+/* Any 28x28 IDX data set with up to this many classes loads (MNIST and Fashion-MNIST 10, EMNIST
+ * balanced 47, EMNIST byclass 62); labels are 0 .. n_classes-1. */
+#define PT_DATA_MAX_CLASSES 62
 
 /* Loads the four files from dir: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally with ".gz" (the raw name is
- * tried first). Checks image and label counts match and images are 28x28. */
+ * tried first). Checks image and label counts match, images are 28x28, labels are below
+ * PT_DATA_MAX_CLASSES and at least two classes occur; the class count is taken from the labels. */
 int pt_dataset_load(const char *dir, PtDataset *out, PtError *err);
 void pt_dataset_free(PtDataset *ds);
 

@@ -67,6 +67,7 @@ typedef struct {
     char end_time[64];        /* completion ("" until complete) */
     char data_files[4][4096]; /* paths of the latest segment's data */
     char data_sha256[4][65];  /* hex: the data's identity, the same in every segment */
+    int data_classes;         /* classes in the data's labels (0 in files before it was recorded) */
     int n_segments;
     PtSegment *segments;      /* (n_segments) oldest first; the last one is the current run's */
     PtConfig config;

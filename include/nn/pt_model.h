@@ -27,7 +27,7 @@
 #define PT_CONV2_FILTERS 32
 #define PT_HIDDEN 256
 #define PT_FLAT (7 * 7 * PT_CONV2_FILTERS) /* 1568 */
-#define PT_MAX_CLASSES 10
+#define PT_MAX_CLASSES 62 /* outputs of dense2: up to EMNIST byclass's 62 classes */
 
 /* Layers that own weights (the index of trainable[]). */
 enum { PT_LAYER_CONV1, PT_LAYER_CONV2, PT_LAYER_DENSE1, PT_LAYER_DENSE2, PT_NUM_LAYERS };

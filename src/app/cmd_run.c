@@ -229,6 +229,7 @@ static int prepare_output(PtExperiment *ex, int force, const char sha[4][65]) {
         snprintf(r->data_files[f], sizeof r->data_files[f], "%s", ex->ds.paths[f]);
         memcpy(r->data_sha256[f], sha[f], sizeof r->data_sha256[f]);
     }
+    r->data_classes = ex->ds.n_classes;
     if (ex->cfg.benchmark_from[0] && reuse_phases(ex, PT_PHASE_BENCHMARK, ex->cfg.benchmark_from, sha) != 0) return -1;
     if (ex->cfg.pretext_from[0] && reuse_phases(ex, PT_PHASE_PRETEXT, ex->cfg.pretext_from, sha) != 0) return -1;
     r->end_time[0] = 0;

@@ -80,7 +80,7 @@ int pt_cmd_train(int argc, char **argv) {
 
     int eval_batch = 500;
     int local_batch = (cfg.benchmark_batch_size + dist.size - 1) / dist.size;
-    PtModel *model = pt_model_create(10, local_batch > eval_batch ? local_batch : eval_batch);
+    PtModel *model = pt_model_create(ds.n_classes, local_batch > eval_batch ? local_batch : eval_batch);
     PtRng init_rng;
     pt_rng_seed(&init_rng, pt_stream_init(cfg.seed, PT_INIT_BENCHMARK));
     pt_model_init_glorot(model, &init_rng);

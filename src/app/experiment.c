@@ -36,13 +36,18 @@ typedef struct {
 } PhaseSpec;
 
 static const PhaseSpec phases[PT_NUM_PHASES] = {
-    [PT_PHASE_BENCHMARK] = {"supervised (10 classes)", 10, PT_INIT_BENCHMARK, 0,
+    [PT_PHASE_BENCHMARK] = {"supervised", 0 /* the data's classes */, PT_INIT_BENCHMARK, 0,
                             offsetof(PtConfig, benchmark_epochs), offsetof(PtConfig, benchmark_batch_size)},
-    [PT_PHASE_PRETEXT] = {"rotation task (4 classes)", 4, PT_INIT_PRETEXT, 1,
+    [PT_PHASE_PRETEXT] = {"rotation task", 4, PT_INIT_PRETEXT, 1,
                           offsetof(PtConfig, pretext_epochs), offsetof(PtConfig, pretext_batch_size)},
 };
 
 static int config_int(const PtConfig *cfg, size_t offset) { return *(const int *)((const char *)cfg + offset); }
+
+/* A phase's classes: its own (4 rotations), or the data's. */
+static int phase_classes(const PtExperiment *ex, PtPhaseId p) {
+    return phases[p].n_classes ? phases[p].n_classes : ex->ds.n_classes;
+}
 
 static int phase_wanted(const PtConfig *cfg, PtPhaseId p) { return p != PT_PHASE_BENCHMARK || cfg->benchmark_enabled; }
 
@@ -158,7 +163,7 @@ static void record_checkpoint(PtExperiment *ex, int s, PtPhaseId p, int epochs_d
     res->ckpt_adam_t = adam_t;
     res->ckpt_epochs = epochs_done;
     res->ckpt_seconds = seconds;
-    res->n_classes = phases[p].n_classes;
+    res->n_classes = phase_classes(ex, p);
     pt_history_copy(&res->history, hist);
     pt_experiment_save(ex);
 }
@@ -170,7 +175,7 @@ static void record_phase(PtExperiment *ex, int s, PtPhaseId p, double test_loss,
     PtPhaseResult *res = &ex->results.seeds[s].phase[p];
     pt_phase_checkpoint_clear(res);
     res->done = 1;
-    res->n_classes = phases[p].n_classes;
+    res->n_classes = phase_classes(ex, p);
     res->test_loss = test_loss;
     res->test_accuracy = test_acc;
     res->seconds = seconds;
@@ -192,7 +197,7 @@ static void record_phase(PtExperiment *ex, int s, PtPhaseId p, double test_loss,
     char path[4200];
     pt_experiment_weights_path(ex, s, p, path, sizeof path);
     PtError err;
-    if (pt_keras_weights_save(path, weights, phases[p].n_classes, &err) != 0) pt_fatal("%s", err.msg);
+    if (pt_keras_weights_save(path, weights, phase_classes(ex, p), &err) != 0) pt_fatal("%s", err.msg);
     if (ex->n_groups > 1 || ex->n_seeds > 1)
         pt_log(1, "%s of seed %llu: test_loss %.4f - test_accuracy %.4f - %.1fs\n", pt_phase_names[p],
                (unsigned long long)ex->seeds[s], test_loss, test_acc, seconds);
@@ -329,7 +334,7 @@ static int train_phase(PtExperiment *ex, int s, PtPhaseId p, PhaseStart *start) 
     int epochs = config_int(cfg, spec->epochs_key);
     int batch = config_int(cfg, spec->batch_key);
     int local_batch = (batch + g->size - 1) / g->size;
-    PtModel *model = pt_model_create(spec->n_classes, local_batch > EVAL_BATCH ? local_batch : EVAL_BATCH);
+    PtModel *model = pt_model_create(phase_classes(ex, p), local_batch > EVAL_BATCH ? local_batch : EVAL_BATCH);
     PtRng init_rng;
     pt_rng_seed(&init_rng, pt_stream_init(seed, spec->init));
     pt_model_init_glorot(model, &init_rng);
@@ -384,12 +389,13 @@ static int train_phase(PtExperiment *ex, int s, PtPhaseId p, PhaseStart *start) 
     }
     uint32_t n_fit = pt_split_train_count(ex->n_train, cfg->validation_split);
     if (ex->n_seeds > 1)
-        pt_log(1, "%s of seed %llu: %s, %u images (%u train / %u validation), %d ranks, global batch %d, %d epochs\n",
-               name, (unsigned long long)seed, spec->task, ex->n_train, n_fit, ex->n_train - n_fit, g->size, batch,
-               epochs);
+        pt_log(1, "%s of seed %llu: %s (%d classes), %u images (%u train / %u validation), %d ranks, global batch %d, "
+                  "%d epochs\n",
+               name, (unsigned long long)seed, spec->task, phase_classes(ex, p), ex->n_train, n_fit, ex->n_train - n_fit,
+               g->size, batch, epochs);
     else
-        pt_log(1, "%s: %s, %u images (%u train / %u validation), %d ranks, global batch %d, %d epochs\n", name,
-               spec->task, ex->n_train, n_fit, ex->n_train - n_fit, g->size, batch, epochs);
+        pt_log(1, "%s: %s (%d classes), %u images (%u train / %u validation), %d ranks, global batch %d, %d epochs\n",
+               name, spec->task, phase_classes(ex, p), ex->n_train, n_fit, ex->n_train - n_fit, g->size, batch, epochs);
     double t0 = pt_now();
     checkpoint.t0 = t0;
     int status = pt_fit(model, &adam, &train, &fc, g, &hist);

@@ -282,7 +282,7 @@ static int compare_tasks(const void *a, const void *b) {
 void pt_trials_prepare(PtExperiment *ex) {
     const PtConfig *cfg = &ex->cfg;
     g_runner.ex = ex;
-    g_runner.model = pt_model_create(10, cfg->trials_batch_size > EVAL_BATCH ? cfg->trials_batch_size : EVAL_BATCH);
+    g_runner.model = pt_model_create(ex->ds.n_classes, cfg->trials_batch_size > EVAL_BATCH ? cfg->trials_batch_size : EVAL_BATCH);
     pt_trial_init(&g_runner.result, 0, 0);
     {
         PtTensorInfo info[PT_NUM_TENSORS];

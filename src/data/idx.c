@@ -449,9 +449,9 @@ int pt_dataset_load(const char *dir, PtDataset *out, PtError *err) {
     }
 
     if (pt_idx_read_images(out->paths[0], &out->train_x, err) != 0) goto fail;
-    if (pt_idx_read_labels(out->paths[1], 10, &out->train_y, err) != 0) goto fail;
+    if (pt_idx_read_labels(out->paths[1], PT_DATA_MAX_CLASSES, &out->train_y, err) != 0) goto fail;
     if (pt_idx_read_images(out->paths[2], &out->test_x, err) != 0) goto fail;
-    if (pt_idx_read_labels(out->paths[3], 10, &out->test_y, err) != 0) goto fail;
+    if (pt_idx_read_labels(out->paths[3], PT_DATA_MAX_CLASSES, &out->test_y, err) != 0) goto fail;
     const PtImages *images[2] = {&out->train_x, &out->test_x};
     const PtLabels *labels[2] = {&out->train_y, &out->test_y};
     for (int s = 0; s < 2; s++) {
@@ -466,6 +466,17 @@ int pt_dataset_load(const char *dir, PtDataset *out, PtError *err) {
                          out->paths[2 * s], images[s]->n, out->paths[2 * s + 1], labels[s]->n);
             goto fail;
         }
+    }
+    /* The classes: every label of both sets is below this (and both sets count). */
+    int largest = 0;
+    for (int s = 0; s < 2; s++)
+        for (uint32_t i = 0; i < labels[s]->n; i++)
+            if (labels[s]->labels[i] > largest) largest = labels[s]->labels[i];
+    out->n_classes = largest + 1;
+    if (out->n_classes < 2) {
+        pt_error_set(err, "'%s' and '%s' hold a single class (every label is %d): nothing to learn",
+                     out->paths[1], out->paths[3], largest);
+        goto fail;
     }
     return 0;
 

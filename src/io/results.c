@@ -281,6 +281,7 @@ static int write_provenance(PtH5Ctx *c, hid_t file, const PtResults *r) {
     for (int i = 0; i < 10; i++)
         if (pt_h5_attr_write_string(c, g, names[i], values[i]) < 0) goto fail;
     if (pt_h5_attr_write_int(c, g, "mpi_size", last->mpi_size) < 0) goto fail;
+    if (pt_h5_attr_write_int(c, g, "data_classes", r->data_classes) < 0) goto fail;
     for (int i = 0; i < 4; i++) {
         char name[64];
         snprintf(name, sizeof name, "data_files.%s", data_file_names[i]);
@@ -541,13 +542,15 @@ static int read_checkpoint(PtH5Ctx *c, hid_t file, const char *group, const char
     if (pt_h5_attr_read_int(c, g, where, "n_classes", &n_classes) < 0) goto fail;
     if (pt_h5_attr_read_int(c, g, where, "epochs_done", &epochs) < 0) goto fail;
     if (pt_h5_attr_read_int(c, g, where, "adam_t", &t) < 0) goto fail;
-    if (n_classes != p->n_classes || epochs < 1 || t < 1) {
+    /* the benchmark's classes are the data's (2 .. PT_MAX_CLASSES); the pretext model's are 4 */
+    if (n_classes < 2 || n_classes > PT_MAX_CLASSES || (p->n_classes == 4 && n_classes != 4) || epochs < 1 || t < 1) {
         pt_h5_failf(c, "%s is inconsistent (n_classes %d, epochs_done %d, adam_t %d)", where, n_classes, epochs, t);
         goto fail;
     }
     PtTensorInfo info[PT_NUM_TENSORS];
     hsize_t dims[1] = {(hsize_t)pt_tensor_layout(n_classes, info)};
     pt_phase_checkpoint_clear(p);
+    p->n_classes = n_classes;
     p->ckpt_weights = pt_malloc(dims[0] * sizeof(float));
     p->ckpt_adam_m = pt_malloc(dims[0] * sizeof(float));
     p->ckpt_adam_v = pt_malloc(dims[0] * sizeof(float));
@@ -809,6 +812,9 @@ static int read_provenance(PtH5Ctx *c, hid_t file, PtResults *r, int version) {
         if (pt_h5_attr_read_string_into(c, g, "/provenance", name, r->data_sha256[i], sizeof r->data_sha256[i]) < 0)
             goto fail;
     }
+    int exists = 0;
+    if (pt_h5_attr_exists(c, g, "data_classes", &exists) < 0) goto fail;
+    if (exists && pt_h5_attr_read_int(c, g, "/provenance", "data_classes", &r->data_classes) < 0) goto fail;
     if (version < 2) {
         PtSegment *seg = pt_results_add_segment(r);
         struct { const char *name; char *dst; size_t size; } fields[8] = {

@@ -6,7 +6,7 @@ written out by hand. Deterministic, no network access. Run with Debian's interpr
 
     /usr/bin/python3 scripts/make-reference.py [--out-dir tests/data]
 
-Semantics matched (see /work/shared/notes/keras-semantics.md):
+Semantics matched (see docs/keras-semantics.md):
   conv 2x2 "same": pad 0 top/left, 1 bottom/right, cross-correlation; kernel (kh,kw,in,out);
   maxpool 2x2 stride 2; flatten in (h,w,c) order; dense y = x @ W + b with W (in,out);
   loss = mean over the batch of softmax cross-entropy from the logits. Dropout is OFF

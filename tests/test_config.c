@@ -140,7 +140,7 @@ static void test_defaults_are_the_seed(void **state) {
     PtConfig cfg;
     memset(&cfg, 0xAB, sizeof cfg);
     pt_config_defaults(&cfg);
-    /* Values read from seed/session5.Rmd. */
+    /* Values read from session5.Rmd (docs/keras-semantics.md). */
     assert_string_equal(cfg.data_dir, "");
     assert_int_equal(cfg.train_images, 0);
     assert_true(cfg.seed == 42);

@@ -60,7 +60,7 @@ static void test_layout(void **state) {
 static void test_glorot(void **state) {
     (void)state;
     PtModel *m = make_model(10, 1, 5);
-    /* limits from keras-semantics.md, computed independently */
+    /* limits from docs/keras-semantics.md, computed independently */
     const double limits[4] = {0.15191, 0.125, 0.057354, 0.150188};
     for (int k = 0; k < PT_NUM_TENSORS; k++) {
         const PtTensorInfo *info = &m->tensors[k];

@@ -6,6 +6,11 @@
 # -march=native) runs the unit and MPI tests again, and the whole program end to end (a smoke
 # run, and a run stopped and resumed); the other end-to-end tests are left out there: they would
 # double the time and already run on the normal build. PRETEXT_SKIP_SANITIZE=1 skips it.
+# Then the portability stages: build-mpich (MPICH instead of Open MPI: unit, MPI and end-to-end
+# run tests; scripts/ci-stage-mpich.sh; PRETEXT_SKIP_MPICH=1 skips it) and build-blis (BLIS
+# instead of OpenBLAS: the engine's unit tests and a smoke run; scripts/ci-stage-blas.sh;
+# PRETEXT_SKIP_BLAS2=1 skips it).
+# Each stage prints what it runs and its time; the script exits 1 if any stage failed.
 # Arguments are passed to the first ctest (e.g. -R test_idx).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,14 +18,39 @@ cd "$root"
 bash scripts/setup.sh --tests
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 status=0
-ctest --test-dir "${PRETEXT_BUILD_DIR:-build}" --output-on-failure -j2 "$@" || status=1
+summary=()
+# stage NAME COMMAND...: runs one stage and reports its time; a failed stage fails the script.
+stage() {
+  local name="$1"; shift
+  local t0=$SECONDS rc=0
+  echo "run-tests: stage $name: $*"
+  "$@" || rc=$?
+  local line
+  line="$(printf '%-10s %-6s %5d s' "$name" "$([ "$rc" -eq 0 ] && echo passed || echo FAILED)" $((SECONDS - t0)))"
+  echo "run-tests: stage $line"
+  summary+=("$line")
+  [ "$rc" -eq 0 ] || status=1
+}
 
-if [ "${PRETEXT_SKIP_SANITIZE:-0}" != 1 ]; then
-  asan_dir="${PRETEXT_ASAN_BUILD_DIR:-build-asan}"
+stage main ctest --test-dir "${PRETEXT_BUILD_DIR:-build}" --output-on-failure -j2 "$@"
+
+sanitizer_stage() {
+  local asan_dir="$1"
   echo "run-tests: sanitizer build in $asan_dir (unit, MPI and end-to-end run tests)"
-  cmake -S . -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRETEXT_SANITIZE=ON > /dev/null
+  cmake -S . -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRETEXT_SANITIZE=ON > /dev/null || return 1
   cmake --build "$asan_dir" -j"$(nproc)" 2>&1 | grep -E "warning|error|Error" || true
   ctest --test-dir "$asan_dir" --output-on-failure -j2 \
-    -E '^(e2e_(analyze|analyze_r|analyze_study|fetch_data|bad_input|bench|faults|fuzz|slurm|valgrind|run_ranks|portable_cpu|two_hosts)|layering|isa)$' || status=1
+    -E '^(e2e_(analyze|analyze_r|analyze_study|fetch_data|bad_input|bench|faults|fuzz|slurm|valgrind|run_ranks|portable_cpu|two_hosts|noroot_build)|layering|isa)$'
+}
+if [ "${PRETEXT_SKIP_SANITIZE:-0}" != 1 ]; then
+  stage sanitizer sanitizer_stage "${PRETEXT_ASAN_BUILD_DIR:-build-asan}"
 fi
+if [ "${PRETEXT_SKIP_MPICH:-0}" != 1 ]; then
+  stage mpich bash scripts/ci-stage-mpich.sh
+fi
+if [ "${PRETEXT_SKIP_BLAS2:-0}" != 1 ]; then
+  stage blis bash scripts/ci-stage-blas.sh
+fi
+echo "run-tests: stages"
+printf '  %s\n' "${summary[@]}"
 exit "$status"

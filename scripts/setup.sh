@@ -2,7 +2,7 @@
 # setup.sh: installs the Debian packages pretext needs (only those missing), builds it into
 # build/ (Release, asserts on) and fetches MNIST into data/mnist. Safe to run again: each step is
 # skipped when already done. Used by run-experiment.sh, run-tests.sh and CI.
-# `setup.sh --tests` also installs what the tests need (Slurm, sanitizers, fuzzers, R).
+# `setup.sh --tests` also installs what the tests need (Slurm, sanitizers, fuzzers, R, MPICH, BLIS).
 set -euo pipefail
 with_tests=0
 [ "${1:-}" = "--tests" ] && with_tests=1
@@ -12,11 +12,17 @@ cd "$root"
 packages=(build-essential cmake pkg-config git libopenmpi-dev openmpi-bin libhdf5-openmpi-dev
           libopenblas-dev libcmocka-dev zlib1g-dev python3-h5py python3-numpy python3-scipy
           python3-matplotlib dataset-fashion-mnist hdf5-tools)
+# The serial HDF5 (with its h5cc): CMake's FindHDF5 then picks it before any parallel HDF5 (the
+# h5pcc alternative may point at another MPI's), so every build, Open MPI or MPICH, links the same.
+packages+=(libhdf5-dev)
 # Needed by the tests only: a private Slurm cluster, clang's sanitizer and fuzzer runtimes,
 # valgrind, R with hdf5r and ggplot2 for scripts/analyze.R, qemu-user to run the program as on
 # older CPUs.
 test_packages=(slurm-wlm munge clang libclang-rt-14-dev valgrind r-base-core r-cran-hdf5r r-cran-ggplot2
                qemu-user)
+# ... and the portability stages of run-tests.sh: MPICH beside Open MPI (Open MPI stays the
+# default mpicc/mpiexec), BLIS beside OpenBLAS (OpenBLAS stays the default libblas).
+test_packages+=(libmpich-dev mpich libblis-dev)
 [ "$with_tests" -eq 1 ] && packages+=("${test_packages[@]}")
 missing=()
 for p in "${packages[@]}"; do

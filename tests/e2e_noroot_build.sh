@@ -119,7 +119,7 @@ if [ "${PRETEXT_NOROOT_HIDE:-mount}" = mount ] && unshare -m --propagation priva
     setpriv --reuid="$uid" --regid="$gid" --clear-groups -- "${userenv[@]}" bash "$home/as_user.sh" \
     || { echo "FAIL: the build as $user (above)"; exit 1; }
 else
-  echo "NOTE: no mount namespace or overlayfs here: CMocka is hidden from CMake only (empty CMOCKA_* cache entries)"
+  echo "NOTE: CMocka is hidden from CMake only (empty CMOCKA_* cache entries): no mount namespace or overlayfs here, or PRETEXT_NOROOT_HIDE=cache"
   as_user "${userenv[@]}" "PRETEXT_CMAKE_ARGS=-DCMOCKA_INCLUDE_DIR= -DCMOCKA_LIBRARY=" bash "$home/as_user.sh" \
     || { echo "FAIL: the build as $user (above)"; exit 1; }
 fi

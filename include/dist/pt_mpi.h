@@ -5,6 +5,7 @@
 #define PT_MPI_H
 
 #include <mpi.h>
+#include <stddef.h>
 
 /* Checked MPI call: a return code other than MPI_SUCCESS names the call and ends the job. */
 void pt_mpi_check_at(int rc, const char *what, const char *file, int line);

@@ -515,7 +515,13 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
                 free(b.data); /* st owns its arrays now: freed at the end of the run */
             }
         }
-    if (n_requests) pt_mpi_check(MPI_Waitall(n_requests, requests, MPI_STATUSES_IGNORE), "MPI_Waitall (checkpoints)");
+    if (n_requests) {
+        /* real statuses rather than MPI_STATUSES_IGNORE, which MPICH defines as (MPI_Status *)1,
+         * and which GCC 12 then takes for a 1-byte buffer (-Wstringop-overflow) */
+        MPI_Status *statuses = pt_malloc((size_t)n_requests * sizeof *statuses);
+        pt_mpi_check(MPI_Waitall(n_requests, requests, statuses), "MPI_Waitall (checkpoints)");
+        free(statuses);
+    }
     for (int i = 0; i < n; i++) free(blobs[i]);
     free(blobs);
     free(requests);

@@ -31,7 +31,7 @@ void pt_provenance_record(PtExperiment *ex, const char *kernels) {
     if (nl) *nl = 0;
     char *comma = strchr(lib, ',');
     if (comma) *comma = 0;
-    snprintf(seg->mpi_library, sizeof seg->mpi_library, "%s", lib);
+    snprintf(seg->mpi_library, sizeof seg->mpi_library, "%.*s", (int)sizeof seg->mpi_library - 1, lib);
     seg->mpi_size = ex->world.size;
     for (int f = 0; f < 4; f++) memcpy(seg->data_sha256[f], r->data_sha256[f], sizeof seg->data_sha256[f]);
 }

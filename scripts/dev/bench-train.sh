@@ -2,17 +2,23 @@
 # bench-train.sh: the engine's speed side by side with PyTorch's, on one machine in one run.
 #
 # Usage (from anywhere; paths are relative to the repository):
-#     scripts/bench-train.sh [--seconds S] [--repeats R] [--workloads "train64 train1 infer"]
+#     scripts/dev/bench-train.sh [--seconds S] [--repeats R] [--workloads "train64 train1 infer"]
+#                            [--kernels K | --as-avx2]
 #
 #   --seconds S    length of one timed repetition (default 2)
 #   --repeats R    repetitions per workload and engine (default 5)
 #   --workloads L  space-separated subset of train64 train1 infer (default all three)
+#   --kernels K    pretext's kernel set: auto (default), avx512, avx2, generic
+#   --as-avx2      this machine as an AVX2-only CPU, for all three: pretext's avx2 set, OpenBLAS's
+#                  Haswell kernels (OPENBLAS_CORETYPE=Haswell), PyTorch limited to AVX2
+#                  (ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2). Without it, OpenBLAS picks
+#                  its kernels for this CPU (OPENBLAS_CORETYPE is unset).
 #   Environment: PRETEXT_BINARY=path uses that program instead of building build/pretext;
 #                PYTHON (default /usr/bin/python3, Debian's, which has torch 1.13).
 #
 # It builds pretext if needed (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release; cmake --build
 # build -j), then for each workload runs, R times in turn, `pretext bench` and
-# scripts/torch_bench.py in both torch memory layouts (nchw and nhwc: neither is fastest for
+# scripts/dev/torch_bench.py in both torch memory layouts (nchw and nhwc: neither is fastest for
 # every workload), each for one repetition, rotating which goes first, so that the noise of a
 # shared machine hits all of them alike. Everything runs on one thread (OPENBLAS_NUM_THREADS=1,
 # OMP_NUM_THREADS=1, --threads 1). The table gives medians in images/s, the ratio of pretext's
@@ -22,18 +28,22 @@
 # Exits non-zero only on errors (build, crash), never on a ratio.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 seconds=2
 repeats=5
 workloads="train64 train1 infer"
 python="${PYTHON:-/usr/bin/python3}"
+kernels=auto
+as_avx2=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds="$2"; shift 2 ;;
         --repeats) repeats="$2"; shift 2 ;;
         --workloads) workloads="$2"; shift 2 ;;
-        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --kernels) kernels="$2"; shift 2 ;;
+        --as-avx2) as_avx2=1; kernels=avx2; shift ;;
+        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -51,6 +61,11 @@ fi
 "$python" -c 'import torch' 2>/dev/null || { echo "bench-train.sh: $python has no torch" >&2; exit 1; }
 
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+if [ "$as_avx2" -eq 1 ]; then
+    export OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+else
+    unset OPENBLAS_CORETYPE
+fi
 raw="$(mktemp /tmp/bench-train.XXXXXX.jsonl)"
 common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
 
@@ -58,8 +73,8 @@ common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
 run_one() {
     local engine="$1" workload="$2" line
     case "$engine" in
-        pretext) line="$("$PRETEXT_BINARY" bench --workload "$workload" "${common[@]}")" ;;
-        torch-*) line="$("$python" "$repo/scripts/torch_bench.py" --workload "$workload" \
+        pretext) line="$("$PRETEXT_BINARY" bench --workload "$workload" --kernels "$kernels" "${common[@]}")" ;;
+        torch-*) line="$("$python" "$repo/scripts/dev/torch_bench.py" --workload "$workload" \
                         --layout "${engine#torch-}" "${common[@]}")" ;;
     esac
     [ -n "$line" ] || { echo "bench-train.sh: $engine $workload printed nothing" >&2; exit 1; }
@@ -96,8 +111,10 @@ rep_ratio_median() {
             if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1); torch $("$python" -c 'import torch; print(torch.__version__)')"
+used="$(grep -m1 '"kernels"' "$raw" | sed 's/.*"kernels": "\([a-z0-9]*\)".*/\1/')"
+echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, CPU $("$PRETEXT_BINARY" --version | sed -n 's/^cpu: //p')"
+echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1), kernels $used$([ "$as_avx2" -eq 1 ] && echo " (as an AVX2-only CPU: --as-avx2)")"
+echo "# BLAS: $("$PRETEXT_BINARY" --version | sed -n 's/^blas: //p'); torch $("$python" -c 'import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "")')"
 echo "# one thread each; medians of $repeats interleaved repetitions of ${seconds}s; raw: $raw"
 printf '%-8s %6s %14s %12s %12s %7s %10s\n' workload batch "pretext img/s" "torch nchw" "torch nhwc" ratio "rep ratio"
 for workload in $workloads; do

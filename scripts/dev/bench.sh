@@ -4,7 +4,7 @@
 #      sgemm`), one process per core, one thread each, run at the same time (the cores the
 #      experiment uses), summed; and one process alone;
 #   2. pretext against PyTorch per workload (train64, train1, infer), one thread each,
-#      interleaved (scripts/bench-train.sh), images/s and ratios;
+#      interleaved (scripts/dev/bench-train.sh), images/s and ratios;
 #   3. thread layouts and data-parallel scaling: `pretext run` on a small config (benchmark and
 #      pretext phases only) as np=1 x 1 BLAS thread, np=2 x 1 (run.gradient_sum auto, and mpi),
 #      np=1 x 2 threads; the images/s of the phases' epoch lines (median of 3 runs), and the
@@ -14,24 +14,30 @@
 #      with `mpirun -np $(nproc)`: wall time, its FLOP count (from the effective config stored in
 #      the results file), achieved GFLOP/s, and the floor = FLOP / the summed sgemm rate of 1.
 #
-# Usage: scripts/bench.sh [--experiment full|small|none] [--seconds S] [--repeats R] [--np N]
+# Usage: scripts/dev/bench.sh [--experiment full|small|none] [--seconds S] [--repeats R] [--np N]
+#                         [--kernels K | --as-avx2]
 #   --experiment  full: configs/session5.ini (minutes); small: session5 on 12,000 images with
 #                 2+2 trials; none: skip part 5. Default full.
 #   --seconds S   one timed repetition of parts 1-2 (default 2); --repeats R (default 5)
 #   --np N        ranks of parts 3 and 5 (default: nproc)
+#   --kernels K   pretext's kernel set in every part: auto (default), avx512, avx2, generic
+#   --as-avx2     this machine as an AVX2-only CPU in every part (see scripts/dev/bench-train.sh):
+#                 the avx2 set, OpenBLAS's Haswell kernels, PyTorch limited to AVX2
 #   Environment: PRETEXT_BINARY (default: build/pretext, built if needed), PYTHON
 #   (default /usr/bin/python3, which has torch and h5py), MPIRUN (default mpirun).
 # Prints one table per part and a summary; raw outputs stay in a temporary folder (printed).
 # Exits non-zero only on errors (build, crash), never on a ratio: speed is measured, not asserted.
 set -euo pipefail
 
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 experiment=full
 seconds=2
 repeats=5
 np="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 python="${PYTHON:-/usr/bin/python3}"
 mpirun="${MPIRUN:-mpirun}"
+kernels=auto
+as_avx2=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -39,7 +45,9 @@ while [ $# -gt 0 ]; do
         --seconds) seconds="$2"; shift 2 ;;
         --repeats) repeats="$2"; shift 2 ;;
         --np) np="$2"; shift 2 ;;
-        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --kernels) kernels="$2"; shift 2 ;;
+        --as-avx2) as_avx2=1; kernels=avx2; shift ;;
+        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -57,6 +65,12 @@ export PRETEXT_BINARY
 pretext="$PRETEXT_BINARY"
 [ -x "$pretext" ] || { echo "bench.sh: no program at $pretext" >&2; exit 1; }
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+export PRETEXT_KERNELS="$kernels"
+if [ "$as_avx2" -eq 1 ]; then
+    export OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
+else
+    unset OPENBLAS_CORETYPE
+fi
 export OMPI_ALLOW_RUN_AS_ROOT="${OMPI_ALLOW_RUN_AS_ROOT:-1}" OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}"
 mpi=("$mpirun" --oversubscribe --bind-to none)
 work="$(mktemp -d /tmp/pretext-bench.XXXXXX)"
@@ -67,7 +81,8 @@ median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit 
     if (NR % 2) printf "%.2f\n", v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 json_field() { grep -o "\"$1\": [0-9.eE+-]*" | head -1 | awk '{ print $2 }'; }
 
-echo "# scripts/bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $cores cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "# scripts/dev/bench.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), $cores cores: $("$pretext" --version | sed -n 's/^cpu: //p')"
+echo "# $("$pretext" --version | head -1); kernels: $(PRETEXT_KERNELS="$kernels" "$pretext" --version | sed -n 's/^kernels: \([a-z0-9]*\).*/\1/p')$([ "$as_avx2" -eq 1 ] && echo " (as an AVX2-only CPU: --as-avx2)"); BLAS: $("$pretext" --version | sed -n 's/^blas: //p')"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg); raw outputs in $work"
 
 # ---- 1. arithmetic limit -------------------------------------------------------------------------
@@ -85,8 +100,10 @@ printf '%-40s %10s GFLOP/s\n' "one process alone" "$sgemm_one" "$cores processes
 
 # ---- 2. pretext vs PyTorch ---------------------------------------------------------------------
 echo
-echo "## 2. pretext vs PyTorch, one thread each (scripts/bench-train.sh)"
-"$repo/scripts/bench-train.sh" --seconds "$seconds" --repeats "$repeats" | tee "$work/vs-torch.txt"
+echo "## 2. pretext vs PyTorch, one thread each (scripts/dev/bench-train.sh)"
+avx2_flag=()
+[ "$as_avx2" -eq 1 ] && avx2_flag=(--as-avx2)
+"$repo/scripts/dev/bench-train.sh" --seconds "$seconds" --repeats "$repeats" --kernels "$kernels" "${avx2_flag[@]}" | tee "$work/vs-torch.txt"
 
 # ---- 3. thread layouts and scaling ---------------------------------------------------------------
 # Phases only, 9,600 images (7,680 train / 1,920 validation), benchmark 2 epochs + pretext 1.

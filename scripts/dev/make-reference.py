@@ -4,7 +4,7 @@ tests/test_golden.c compares the C engine against. The network is the seed's CNN
 independently in PyTorch (float64) with Keras's channels-last semantics; Adam is TensorFlow's,
 written out by hand. Deterministic, no network access. Run with Debian's interpreter:
 
-    /usr/bin/python3 scripts/make-reference.py [--out-dir tests/data]
+    /usr/bin/python3 scripts/dev/make-reference.py [--out-dir tests/data]
 
 Semantics matched (see docs/keras-semantics.md):
   conv 2x2 "same": pad 0 top/left, 1 bottom/right, cross-correlation; kernel (kh,kw,in,out);
@@ -310,7 +310,7 @@ def make_golden(n_classes, base_seed, path):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     here = os.path.dirname(os.path.abspath(__file__))
-    parser.add_argument("--out-dir", default=os.path.join(here, "..", "tests", "data"))
+    parser.add_argument("--out-dir", default=os.path.join(here, "..", "..", "tests", "data"))
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.use_deterministic_algorithms(True)

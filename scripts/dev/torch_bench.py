@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """torch_bench.py: the PyTorch side of the speed comparison. Times the same three workloads as
 `pretext bench` on the same network, with the same options and the same JSON output, so that
-scripts/bench-train.sh can set them side by side. Run with Debian's interpreter (torch 1.13):
+scripts/dev/bench-train.sh can set them side by side. Run with Debian's interpreter (torch 1.13):
 
-    /usr/bin/python3 scripts/torch_bench.py [--workload train64|train1|infer|all]
+    /usr/bin/python3 scripts/dev/torch_bench.py [--workload train64|train1|infer|all]
         [--seconds 2] [--repeats 5] [--threads 1] [--json] [--layout nchw|nhwc]
 
 Workloads (synthetic data: uniform images in [0,1), uniform labels, fixed seed):
@@ -15,7 +15,7 @@ The network is the seed's CNN; Keras's 2x2 "same" padding is F.pad(x, (0, 1, 0, 
 column right, one zero row bottom) before each 2x2 conv. --layout picks torch's memory format:
 nchw (torch's default, contiguous) or nhwc (torch.channels_last for the model and the images).
 Neither is fastest everywhere on this CPU (measured: nhwc is faster at batch 64 and 1000,
-nchw at batch 1), so scripts/bench-train.sh runs both and compares against the faster.
+nchw at batch 1), so scripts/dev/bench-train.sh runs both and compares against the faster.
 Adam here adds eps to sqrt(v_hat) instead of TensorFlow's sqrt(v): the same cost, which is all
 that matters for speed. Speeds are medians over the repetitions; nothing is asserted.
 """

@@ -4,8 +4,8 @@
  *   train1   the same at batch 1 (the seed's small-data fits), steps/s = images/s
  *   infer    forward (inference) + loss_only, batch 1000
  * It reports the median, minimum and maximum images/s over the repetitions, as a table or as
- * one JSON object per line (--json), the format scripts/torch_bench.py also prints so that
- * scripts/bench-train.sh can set the two side by side. Speed is never asserted anywhere. */
+ * one JSON object per line (--json), the format scripts/dev/torch_bench.py also prints so that
+ * scripts/dev/bench-train.sh can set the two side by side. Speed is never asserted anywhere. */
 #define _POSIX_C_SOURCE 200809L
 #include "pt_adam.h"
 #include "pt_args.h"
@@ -92,7 +92,7 @@ void pt_cmd_bench_usage(FILE *out) {
             "                 cpu_images_per_s: images per CPU second of this process, median)\n"
             "  --help         this text\n"
             "\n"
-            "scripts/bench-train.sh runs this side by side with PyTorch (scripts/torch_bench.py).\n");
+            "scripts/dev/bench-train.sh runs this side by side with PyTorch (scripts/dev/torch_bench.py).\n");
 }
 
 /* One timed unit of work: a training step or an inference batch. */
@@ -160,7 +160,7 @@ static void bench_workload(BenchState *st, const BenchWorkload *w, double second
 
 /* The machine's arithmetic limit: a large square single-precision GEMM (n = 2048, C = A B) with
  * the same BLAS and thread count, timed like the workloads; the median is the rate that
- * scripts/bench.sh divides the experiment's FLOP count by. */
+ * scripts/dev/bench.sh divides the experiment's FLOP count by. */
 #define BENCH_SGEMM_N 2048
 static int bench_sgemm(double seconds, int repeats, int threads, int json) {
     const int n = BENCH_SGEMM_N;

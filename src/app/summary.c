@@ -43,8 +43,14 @@ static void print_kind_line(const char *label, const PtTrialResult *const *rows,
         double a[5], l[5];
         summarise(acc, k, a);
         summarise(loss, k, l);
-        printf("  %-16s %4d | %15s%.4f %.4f %.4f %.4f %.4f | %11s%.4f %.4f %.4f %.4f %.4f\n", label, k, "", a[0],
-               a[1], a[2], a[3], a[4], "", l[0], l[1], l[2], l[3], l[4]);
+        /* one trial has no standard deviation: "-" rather than "nan" */
+        char sd_acc[16] = "-     ", sd_loss[16] = "-     ";
+        if (k > 1) {
+            snprintf(sd_acc, sizeof sd_acc, "%.4f", a[1]);
+            snprintf(sd_loss, sizeof sd_loss, "%.4f", l[1]);
+        }
+        printf("  %-16s %4d | %15s%.4f %s %.4f %.4f %.4f | %11s%.4f %s %.4f %.4f %.4f\n", label, k, "", a[0],
+               sd_acc, a[2], a[3], a[4], "", l[0], sd_loss, l[2], l[3], l[4]);
     }
     free(acc);
     free(loss);

@@ -15,6 +15,7 @@
 # and matplotlib (PRETEXT_PYTHON, else python3 on PATH, else /usr/bin/python3).
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
+. "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 py=""
@@ -40,7 +41,7 @@ run() {
   local attempt rc
   for attempt in 1 2 3 4; do
     rc=0
-    mpiexec -n 2 --oversubscribe "$bin" run --config "$src/configs/smoke.ini" --out "$out" "${common[@]}" "$@" \
+    pt_mpiexec -n 2 "$bin" run --config "$src/configs/smoke.ini" --out "$out" "${common[@]}" "$@" \
       < /dev/null > "$out.log" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] && return 0
     [ "$rc" -eq 75 ] || { cat "$out.log"; fail "pretext run $* exited $rc"; }

@@ -1,8 +1,10 @@
 /* main.c: the pretext program: dispatches the subcommand, answers --help and --version without
  * starting MPI, otherwise initialises MPI around the command and combines the ranks' exit
  * statuses. */
+#define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pt_args.h"
@@ -68,6 +70,10 @@ int main(int argc, char **argv) {
     /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
      * starts up), and again after MPI_Init in case the MPI library installed its own. */
     pt_install_signal_handlers();
+    /* HDF5's own flock on every file it opens fails on file systems without flock (Lustre without
+     * -o flock, some NFS) and adds nothing here: only rank 0 opens the results file, under
+     * pretext's own fcntl lock (pt_lock.h). A value the user set wins. */
+    setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
     MPI_Init(&argc, &argv);
     pt_install_signal_handlers();
     pt_mpi_setup_errors();

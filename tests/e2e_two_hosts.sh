@@ -234,7 +234,9 @@ file_epochs=$("$py" - "$tmp/killed.h5" <<'PY'
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     assert "benchmark" not in f, "the benchmark phase finished before the kill"
-    n = int(f["checkpoint/benchmark"].attrs["epochs_done"])
+    ck = f["checkpoint"]
+    ck = ck if "benchmark" in ck else ck[next(s for s in ck if "benchmark" in ck[s])]  # format 2: per seed
+    n = int(ck["benchmark"].attrs["epochs_done"])
     assert 1 <= n < 3, f"checkpoint after epoch {n}"
     print(n)
 PY

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """wait_checkpoint.py FILE PHASE TIMEOUT PID: waits until the results file FILE holds a checkpoint
-of PHASE (/checkpoint/PHASE, written by rank 0 after each epoch of a data-parallel phase) and
+of PHASE (/checkpoint/<seed>/PHASE in format 2, /checkpoint/PHASE in format 1; written by rank 0 after each epoch of a data-parallel phase) and
 prints its epochs_done. Exits 1 after TIMEOUT seconds, or as soon as process PID (the job) is gone.
 Polls every 20 ms; the file is replaced atomically by pretext, so every open sees a whole file."""
 import os
@@ -18,6 +18,9 @@ while time.monotonic() < end:
         if os.path.exists(path):
             with h5py.File(path, "r") as f:
                 g = f.get(f"checkpoint/{phase}")
+                if g is None and "checkpoint" in f:   # format 2: one group per experiment seed
+                    g = next((f["checkpoint"][s][phase] for s in f["checkpoint"]
+                              if phase in f["checkpoint"][s]), None)
                 if g is not None and int(g.attrs["epochs_done"]) >= 1:
                     print(int(g.attrs["epochs_done"]))
                     sys.exit(0)

@@ -3,9 +3,12 @@
 # tests against PyTorch's numbers, MPI tests on 1, 2 and 4 ranks, end-to-end runs (including the
 # reliability tests: bad input, faults and signals, fuzzing, valgrind).
 # Then the sanitizer build: build-asan (AddressSanitizer + UndefinedBehaviorSanitizer, no
-# -march=native) runs the unit and MPI tests again, and the whole program end to end (a smoke
-# run, and a run stopped and resumed); the other end-to-end tests are left out there: they would
-# double the time and already run on the normal build. PRETEXT_SKIP_SANITIZE=1 skips it.
+# -march=native; every kernel set) runs the unit and MPI tests again, and the program end to end:
+# a smoke run, runs stopped and resumed, every bad input and the read-only file system (so the
+# error paths are sanitized too), the run guards, studies' file formats. The end-to-end tests
+# that do not depend on the build's instrumentation (analysis, fetch, Slurm, two hosts, qemu,
+# fuzzing, valgrind, the suppression-scope checks) are left out there: they already ran on the
+# normal build. PRETEXT_SKIP_SANITIZE=1 skips it.
 # Then the portability stages: build-mpich (MPICH instead of Open MPI: unit, MPI and end-to-end
 # run tests; scripts/ci-stage-mpich.sh; PRETEXT_SKIP_MPICH=1 skips it) and build-blis (BLIS
 # instead of OpenBLAS: the engine's unit tests and a smoke run; scripts/ci-stage-blas.sh;
@@ -40,7 +43,7 @@ sanitizer_stage() {
   cmake -S . -B "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPRETEXT_SANITIZE=ON > /dev/null || return 1
   cmake --build "$asan_dir" -j"$(nproc)" 2>&1 | grep -E "warning|error|Error" || true
   ctest --test-dir "$asan_dir" --output-on-failure -j2 \
-    -E '^(e2e_(analyze|analyze_r|analyze_study|fetch_data|bad_input|bench|faults|fuzz|slurm|valgrind|run_ranks|portable_cpu|two_hosts|noroot_build)|layering|isa)$'
+    -E '^(e2e_(analyze|analyze_r|analyze_study|fetch_data|bench|faults|fuzz|slurm|valgrind|valgrind_scope|lsan_scope|keras_layout|keras_weights|mpi_fail_fast|run_ranks|portable_cpu|two_hosts|noroot_build)|layering|isa)$'
 }
 if [ "${PRETEXT_SKIP_SANITIZE:-0}" != 1 ]; then
   stage sanitizer sanitizer_stage "${PRETEXT_ASAN_BUILD_DIR:-build-asan}"

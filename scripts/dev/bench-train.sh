@@ -14,7 +14,8 @@
 #                  (ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2). Without it, OpenBLAS picks
 #                  its kernels for this CPU (OPENBLAS_CORETYPE is unset).
 #   Environment: PRETEXT_BINARY=path uses that program instead of building build/pretext;
-#                PYTHON (default /usr/bin/python3, Debian's, which has torch 1.13).
+#                PYTHON (default /usr/bin/python3, Debian's, which has torch 1.13);
+#                PRETEXT_BENCH_TORCH_MALLOC=default: PyTorch with glibc's malloc defaults (see below).
 #
 # It builds pretext if needed (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release; cmake --build
 # build -j), then for each workload runs, R times in turn, `pretext bench` and
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
         --workloads) workloads="$2"; shift 2 ;;
         --kernels) kernels="$2"; shift 2 ;;
         --as-avx2) as_avx2=1; kernels=avx2; shift ;;
-        -h|--help) sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -66,6 +67,15 @@ if [ "$as_avx2" -eq 1 ]; then
 else
     unset OPENBLAS_CORETYPE
 fi
+# PyTorch allocates its activations and gradients afresh at every step; glibc serves blocks of
+# 128 KB and more with mmap and returns them at free, so every step page-faults its whole working
+# set back in. On some virtual machines a page fault is expensive enough to make PyTorch 4-5x
+# slower (measured on the Zen 5 VM of 2026-12-01: train64 401 -> 1,889 img/s). Keeping freed memory
+# in the heap, as a tuned PyTorch install would (jemalloc, tcmalloc), removes that: the peer is
+# measured at its best. pretext allocates its buffers once and is not affected.
+# PRETEXT_BENCH_TORCH_MALLOC=default measures PyTorch with glibc's defaults instead.
+torch_malloc=(MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
+[ "${PRETEXT_BENCH_TORCH_MALLOC:-}" = default ] && torch_malloc=(PRETEXT_BENCH_TORCH_MALLOC=default)
 raw="$(mktemp /tmp/bench-train.XXXXXX.jsonl)"
 common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
 
@@ -74,7 +84,7 @@ run_one() {
     local engine="$1" workload="$2" line
     case "$engine" in
         pretext) line="$("$PRETEXT_BINARY" bench --workload "$workload" --kernels "$kernels" "${common[@]}")" ;;
-        torch-*) line="$("$python" "$repo/scripts/dev/torch_bench.py" --workload "$workload" \
+        torch-*) line="$(env "${torch_malloc[@]}" "$python" "$repo/scripts/dev/torch_bench.py" --workload "$workload" \
                         --layout "${engine#torch-}" "${common[@]}")" ;;
     esac
     [ -n "$line" ] || { echo "bench-train.sh: $engine $workload printed nothing" >&2; exit 1; }
@@ -103,7 +113,7 @@ median() {
 # repetition are adjacent in time, so this ratio is the more robust one when the load drifts.
 rep_ratio_median() {
     awk -F'\t' -v w="$1" '$2 == w && match($3, /"images_per_s": [0-9.eE+-]+/) {
-            r = n[$1]++; v[$1, r] = substr($3, RSTART + 16, RLENGTH - 16) }
+            r = n[$1]++; v[$1, r] = substr($3, RSTART + 16, RLENGTH - 16) + 0 }   # + 0: compare as numbers
         END { for (r = 0; r < n["pretext"]; r++) {
                   t = v["torch-nchw", r] > v["torch-nhwc", r] ? v["torch-nchw", r] : v["torch-nhwc", r];
                   if (t > 0) print v["pretext", r] / t } }' "$raw" |
@@ -114,6 +124,7 @@ rep_ratio_median() {
 used="$(grep -m1 '"kernels"' "$raw" | sed 's/.*"kernels": "\([a-z0-9]*\)".*/\1/')"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, CPU $("$PRETEXT_BINARY" --version | sed -n 's/^cpu: //p')"
 echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1), kernels $used$([ "$as_avx2" -eq 1 ] && echo " (as an AVX2-only CPU: --as-avx2)")"
+echo "# PyTorch's malloc: ${torch_malloc[*]}"
 echo "# BLAS: $("$PRETEXT_BINARY" --version | sed -n 's/^blas: //p'); torch $("$python" -c 'import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "")')"
 echo "# one thread each; medians of $repeats interleaved repetitions of ${seconds}s; raw: $raw"
 printf '%-8s %6s %14s %12s %12s %7s %10s\n' workload batch "pretext img/s" "torch nchw" "torch nhwc" ratio "rep ratio"

@@ -63,6 +63,9 @@ typedef struct {
     int phases_failed, phases_stopped;      /* a phase diverged / was interrupted somewhere */
     double trials_start;
     int trials_total, trials_done_now, trials_done_before;
+    /* rank 0, for the time-left estimate: trial work (trial_cost units) left and done in this
+     * segment, and the seconds the done trials took */
+    double trials_work_left, trials_work_done, trials_seconds_done;
     /* every rank: the transferred tensors of seeds' pretext models it has received */
     float **pretext_weights;                /* (n_seeds) NULL until needed, else (pretext_params) */
     size_t pretext_params;                  /* parameters of the 4-class pretext model */

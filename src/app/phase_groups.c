@@ -7,7 +7,10 @@
  *                                            two batch sizes, the slowest rank's)
  *   t_sum(p)      = measured allreduce of the gradient (n_params floats) within groups of p ranks
  *   P(p)          = sum over the phases of epochs * ceil(n_fit / B) * (t_step(ceil(B / p)) + t_sum(p))
- *   W             = the trials' work: sum over trials of epochs * n_fit(labels) * t_step(1)
+ *                   + (epochs * n_val + n_test) * t_fwd / p     (validation and test passes)
+ *   W             = the trials' work: sum over trials of epochs * (ceil(n_fit(labels) / b_t) *
+ *                   t_trial + n_val(labels) * t_fwd) + n_test * t_fwd, with t_trial a measured
+ *                   step at the trials' batch size b_t and t_fwd = t1 * 4.42 / 12.86 a forward image
  *   makespan(G)   = max( ceil(S / G) * P(R / G),  (S * (R / G) * P(R / G) + W) / R )
  *
  * The first term is the slowest group's phases (nothing shortens it); the second is all the work
@@ -25,7 +28,7 @@
 #include "pt_streams.h"
 #include "pt_util.h"
 
-/* Seconds per training step of b images on this rank: the median of 3 steps after a warm-up. */
+/* Seconds per training step of b images on this rank: the median of 7 steps after a warm-up. */
 static double measure_step(int b) {
     PtModel *model = pt_model_create(10, b);
     PtRng rng;
@@ -38,8 +41,8 @@ static double measure_step(int b) {
     pt_rng_seed(&rng, pt_stream_bench(PT_BENCH_DATA));
     for (size_t i = 0; i < (size_t)b * 28 * 28; i++) x[i] = pt_rng_uniform(&rng);
     for (int i = 0; i < b; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
-    double t[4];
-    for (int k = 0; k < 4; k++) {
+    double t[8];
+    for (int k = 0; k < 8; k++) {
         double t0 = pt_now();
         pt_model_zero_grads(model);
         pt_model_forward(model, x, b, 1, pt_stream_bench(PT_BENCH_DROPOUT), (uint64_t)k * (uint64_t)b);
@@ -53,8 +56,11 @@ static double measure_step(int b) {
     free(y);
     pt_adam_free(&adam);
     pt_model_free(model);
-    double a = t[1], bb = t[2], c = t[3]; /* the median of the three after the warm-up */
-    return a > bb ? (bb > c ? bb : (a > c ? c : a)) : (a > c ? a : (bb > c ? c : bb));
+    /* the median of the seven after the warm-up step */
+    for (int i = 1; i < 8; i++)
+        for (int j = i + 1; j < 8; j++)
+            if (t[j] < t[i]) { double tmp = t[i]; t[i] = t[j]; t[j] = tmp; }
+    return t[4];
 }
 
 /* Seconds of one allreduce of n floats within groups of p consecutive ranks: each rank's median
@@ -98,8 +104,9 @@ int pt_phase_groups_choose(PtExperiment *ex) {
     int b_hi = B[0] > B[1] ? B[0] : B[1];
     int b_lo = (b_hi + R - 1) / R;
     if (b_lo >= b_hi) b_lo = 1;
-    double times[2] = {measure_step(b_lo), measure_step(b_hi)};
-    pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, times, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (cost model)");
+    int tb = cfg->trials_batch_size;
+    double times[3] = {measure_step(b_lo), measure_step(b_hi), measure_step(tb)};
+    pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, times, 3, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (cost model)");
     double t1 = (times[1] - times[0]) / (double)(b_hi - b_lo);
     if (t1 < 0) t1 = 0;
     double t0 = times[0] - t1 * b_lo;
@@ -107,15 +114,25 @@ int pt_phase_groups_choose(PtExperiment *ex) {
     PtTensorInfo info[PT_NUM_TENSORS];
     size_t n_grad = pt_tensor_layout(10, info) + PT_GRADSYNC_EXTRAS;
     uint32_t n_fit = pt_split_train_count(ex->n_train, cfg->validation_split);
-    double trial_work = 0.0; /* W */
+    double n_val = (double)ex->n_train - n_fit;
+    /* W: a trial's epochs of training steps at the trials' batch size (measured as such: at batch
+     * 1 Adam and per-step overheads dominate, which the phases' linear fit cannot see), each
+     * epoch's validation pass and the final test pass, both forward only: a forward image costs
+     * 4.42 of a training image's 12.86 MFLOP (docs/performance.md). */
+    double t_fwd = t1 * (4.42 / 12.86);
+    double n_test = (double)ex->ds.test_x.n;
+    double trial_work = 0.0;
     for (int b = 0; b < cfg->trials_labels.n; b++) {
-        double fit = (double)pt_split_train_count((uint32_t)cfg->trials_labels.v[b], cfg->validation_split);
-        double epochs = (double)cfg->trials_supervised * cfg->trials_epochs +
-                        (double)cfg->trials_self_supervised * (cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs);
-        trial_work += S * epochs * fit * (t0 + t1);
+        uint32_t labels = (uint32_t)cfg->trials_labels.v[b];
+        double fit = (double)pt_split_train_count(labels, cfg->validation_split);
+        double val = (double)labels - fit;
+        double per_epoch = ceil(fit / tb) * times[2] + val * t_fwd;
+        double sup = cfg->trials_epochs * per_epoch + n_test * t_fwd;
+        double down = (cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs) * per_epoch + n_test * t_fwd;
+        trial_work += S * ((double)cfg->trials_supervised * sup + (double)cfg->trials_self_supervised * down);
     }
-    pt_log(1, "phase groups: cost model (docs/performance.md): t_step(b) = %.3g + b * %.3g s; trials' work %.1f s\n",
-           t0, t1, trial_work);
+    pt_log(1, "phase groups: cost model (docs/performance.md): t_step(b) = %.3g + b * %.3g s, a trial step "
+              "(batch %d) %.3g s; trials' work %.1f s\n", t0, t1, tb, times[2], trial_work);
     int best = 1;
     double best_makespan = INFINITY;
     for (int G = 1; G <= most; G++) {
@@ -125,7 +142,8 @@ int pt_phase_groups_choose(PtExperiment *ex) {
         for (int k = 0; k < PT_NUM_PHASES; k++) {
             double steps = ceil((double)n_fit / B[k]);
             double local = ceil((double)B[k] / p);
-            phase += E[k] * steps * (t0 + local * t1 + sum);
+            /* training steps, then each epoch's validation and the final test, split over p */
+            phase += E[k] * steps * (t0 + local * t1 + sum) + (E[k] * n_val + n_test) * t_fwd / p;
         }
         double groups_first = ceil((double)S / G) * phase;
         double spread = ((double)S * p * phase + trial_work) / R;

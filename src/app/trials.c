@@ -46,6 +46,13 @@ static int trial_epochs(const PtConfig *cfg, int kind) {
                                       : cfg->downstream_frozen_epochs + cfg->downstream_finetune_epochs;
 }
 
+/* A trial's relative work, for longest-first ordering and the time-left estimate, in training
+ * images: epochs x labelled images, plus the final test pass (a forward image costs about a third
+ * of a training image). */
+static double trial_cost(const PtExperiment *ex, TrialId id) {
+    return (double)trial_epochs(&ex->cfg, id.kind) * ex->cfg.trials_labels.v[id.b] + ex->ds.test_x.n / 3.0;
+}
+
 /* The last tensor the downstream trials take from the pretext model (weights[[1..6]] or the conv
  * layers only). */
 static int last_transferred(const PtConfig *cfg) {
@@ -163,8 +170,14 @@ static void record_trial(PtExperiment *ex, TrialId id, const PtTrialResult *src)
     pt_experiment_save(ex);
     ex->trials_done_now++;
     int done = ex->trials_done_before + ex->trials_done_now;
-    double elapsed = pt_now() - ex->trials_start;
-    double left = elapsed / ex->trials_done_now * (ex->trials_total - done);
+    /* Time left: the work left (in trial_cost units) at the seconds per unit the finished trials
+     * took, spread over all ranks. Not elapsed time per trial: trials run longest first and
+     * while other ranks still train phases, so that would overestimate many times over. */
+    double cost = trial_cost(ex, id);
+    ex->trials_work_left -= cost;
+    ex->trials_work_done += cost;
+    ex->trials_seconds_done += src->seconds;
+    double left = ex->trials_work_left * (ex->trials_seconds_done / ex->trials_work_done) / ex->world.size;
     char eta[32];
     format_eta(eta, sizeof eta, left);
     if (ex->n_seeds == 1 && ex->cfg.trials_labels.n == 1)
@@ -301,7 +314,9 @@ void pt_trials_prepare(PtExperiment *ex) {
                 ex->trials_done_before++;
                 continue;
             }
-            tasks[n_order++] = (Task){t, (double)trial_epochs(cfg, id.kind) * cfg->trials_labels.v[id.b]};
+            tasks[n_order].task = t;
+            tasks[n_order].cost = trial_cost(ex, id);
+            ex->trials_work_left += tasks[n_order++].cost;
         }
         qsort(tasks, (size_t)n_order, sizeof(Task), compare_tasks);
         for (int i = 0; i < n_order; i++) order[i] = tasks[i].task;

@@ -177,7 +177,8 @@ static void record_trial(PtExperiment *ex, TrialId id, const PtTrialResult *src)
     ex->trials_work_left -= cost;
     ex->trials_work_done += cost;
     ex->trials_seconds_done += src->seconds;
-    double left = ex->trials_work_left * (ex->trials_seconds_done / ex->trials_work_done) / ex->world.size;
+    double work_left = ex->trials_work_left > 0 ? ex->trials_work_left : 0.0; /* float sums may undershoot */
+    double left = work_left * (ex->trials_seconds_done / ex->trials_work_done) / ex->world.size;
     char eta[32];
     format_eta(eta, sizeof eta, left);
     if (ex->n_seeds == 1 && ex->cfg.trials_labels.n == 1)

@@ -226,7 +226,8 @@ pretext_job_main() {
     fi
 
     local threads="${PRETEXT_THREADS:-${SLURM_CPUS_PER_TASK:-1}}"
-    export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads"
+    export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" BLIS_NUM_THREADS="$threads" \
+           MKL_NUM_THREADS="$threads"
 
     local launcher="${PRETEXT_LAUNCHER:-}"
     if [ -z "$launcher" ]; then

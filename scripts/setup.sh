@@ -3,6 +3,8 @@
 # build/ (Release, asserts on) and fetches MNIST into data/mnist. Safe to run again: each step is
 # skipped when already done. Used by run-experiment.sh, run-tests.sh and CI.
 # `setup.sh --tests` also installs what the tests need (Slurm, sanitizers, fuzzers, R, MPICH, BLIS).
+# On a system without dpkg-query/apt-get (RHEL, SUSE, a cluster with modules) it installs nothing,
+# says so, and builds with the dependencies the environment provides (docs/install.md).
 set -euo pipefail
 with_tests=0
 [ "${1:-}" = "--tests" ] && with_tests=1
@@ -24,11 +26,18 @@ test_packages=(slurm-wlm munge clang libclang-rt-14-dev valgrind r-base-core r-c
 # default mpicc/mpiexec), BLIS beside OpenBLAS (OpenBLAS stays the default libblas).
 test_packages+=(libmpich-dev mpich libblis-dev)
 [ "$with_tests" -eq 1 ] && packages+=("${test_packages[@]}")
+if ! command -v dpkg-query > /dev/null 2>&1 || ! command -v apt-get > /dev/null 2>&1; then
+  # Not Debian or Ubuntu: the packages cannot be checked or installed here. Build with what the
+  # environment provides (modules, Spack, conda: docs/install.md) and fetch the data.
+  echo "setup: not a Debian-family system (no dpkg-query/apt-get): installing nothing; load the" \
+       "dependencies as docs/install.md shows (CMake, an MPI, HDF5, a CBLAS, zlib)" >&2
+  packages=()
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+[ "${#packages[@]}" -eq 0 ] || command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   sudo_cmd=""

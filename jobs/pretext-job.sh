@@ -130,7 +130,7 @@ pretext_job_maybe_requeue() {
     [ -n "${SLURM_JOB_ID:-}" ] || return 1
     case "$mode" in
         0|no|false) return 1 ;;
-        auto) scontrol show job "$SLURM_JOB_ID" 2>/dev/null | grep -q '\bRequeue=1\b' || return 1 ;;
+        auto) [[ "$(scontrol show job "$SLURM_JOB_ID" 2>/dev/null || true)" =~ (^|[[:space:]])Requeue=1([[:space:]]|$) ]] || return 1 ;;
     esac
     if [ "$restarts" -ge "$max" ]; then
         pretext_job_log "not requeued: already restarted $restarts times (PRETEXT_MAX_REQUEUES=$max)"

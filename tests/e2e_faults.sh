@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # e2e_faults.sh: faults during a real 2-rank run (issue 6), on a small experiment (3000 training and
-# 500 test images, 2+2 epochs of phases, 4+4 trials of 100 labels):
-#  1. kill -9 of rank 1 or rank 0 at 20 random moments (seeded: FAULT_SEED, reproducible schedule),
+# 500 test images, 2+2 epochs of phases, 4+4 trials of 300 labels):
+#  1. kill -9 of rank 1 or rank 0 at 24 random moments (seeded: FAULT_SEED, reproducible schedule),
 #     half during the data-parallel phases, half during the trials: the job must end within
 #     seconds with a non-zero status, the results file (if any) must open, and rerunning the same
-#     command must resume and finish with trial results identical to an uninterrupted run;
+#     command must resume and finish with trial results identical to an uninterrupted run. Each
+#     moment is a progress line of the run (an epoch, a finished trial) plus a short random delay,
+#     so the kills land where they are aimed however loaded the machine is;
 #  2. SIGTERM, SIGINT and SIGUSR1 sent to mpirun and to single ranks, during a phase and during the
 #     trials: the file is complete and consistent (opens, not marked complete), the status says
 #     "resumable" (75; mpirun itself turns SIGTERM/SIGINT into 1, see docs/reliability.md), and the
@@ -33,11 +35,13 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(round($2 - $1, 2))"; }
 le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
 
-# Sized so that each stage lasts a few seconds on 2 quiet cores (phases ~3 s, trials ~3 s): long
-# enough for kills and signals to land inside the stage they are aimed at.
+# Small enough that the 24 kills, 9 signals and their resumes take a few minutes (on 2 quiet Zen 5
+# cores the whole run takes about 5 s: phases 2.5 s, trials 2.5 s, long enough for a signal to
+# mpirun, which reaches the ranks a second later, to land in the trials); the kills follow
+# progress lines, so their timing does not depend on the machine's speed.
 python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 3000 500
 cfg=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=4 trials.self_supervised=4
-     trials.labels=100 trials.epochs=8 downstream.frozen_epochs=4 downstream.finetune_epochs=4)
+     trials.labels=300 trials.epochs=8 downstream.frozen_epochs=4 downstream.finetune_epochs=4)
 
 # wait_for FILE PATTERN PID: until PATTERN appears in FILE (0) or PID ends (1).
 wait_for() {
@@ -55,6 +59,14 @@ rank_pid() {
     done
     sleep 0.02
   done
+}
+# wait_end PID: waits until PID (a child of this shell) ends, polled every 20 ms (tail --pid
+# polls once a second, which would round every measured time up to a second); after 60 s it
+# kills it (the caller then reports the time it took).
+wait_end() {
+  local t_end=$((SECONDS + 60))
+  while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $t_end ]; do sleep 0.02; done
+  if kill -0 "$1" 2>/dev/null; then kill -9 "$1" 2>/dev/null || true; fi
 }
 # alive PID: the process exists and is not a zombie.
 alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st:0:1}" != Z ]; }
@@ -89,31 +101,41 @@ resume_and_compare() {
 }
 
 # ---------------------------------------------------------------- 1. kill -9 at random moments
-# The schedule: moment i is in the phases (even i) or the trials (odd i); target rank and delay
-# after the stage starts come from a generator seeded with FAULT_SEED.
-schedule=$(python3 - "$seed" "$kills" "$phase_s" "$trials_s" <<'PY'
+# The schedule: moment i is in the phases (even i) or the trials (odd i). Its target rank, the
+# progress line it follows and a delay after that line (up to about a third of an epoch or of a
+# trial on a quiet machine) come from a generator seeded with FAULT_SEED. A moment counts as
+# missed only when the run has ended by then (it should not happen: every marker has work after it).
+n_trials=8
+schedule=$(python3 - "$seed" "$kills" "$n_trials" <<'PY'
 import random, sys
 rng = random.Random(int(sys.argv[1]))
+n = int(sys.argv[3])
+phase_marks = ["^benchmark: gradient sum", "^benchmark epoch 1/", "^benchmark epoch 2/",
+               "^benchmark: test_loss", "^pretext: gradient sum", "^pretext epoch 1/",
+               "^pretext epoch 2/"]
+trial_marks = ["^trials: "] + [f"^trial .* {k}/{n} done" for k in range(1, n - 1)]
 for i in range(int(sys.argv[2])):
-    stage = "phases" if i % 2 == 0 else "trials"
-    span = float(sys.argv[3] if stage == "phases" else sys.argv[4])
-    print(i, stage, rng.choice((0, 1)), round(rng.uniform(0.0, 0.9 * span), 2))
+    if i % 2 == 0:
+        stage, mark, delay = "phases", rng.choice(phase_marks), rng.uniform(0.0, 0.15)
+    else:
+        stage, mark, delay = "trials", rng.choice(trial_marks), rng.uniform(0.0, 0.08)
+    print(i, stage, rng.choice((0, 1)), round(delay, 3), mark.replace(" ", "~"))
 PY
 )
 missed=0
-while read -r i stage target delay; do
+while read -r i stage target delay marker; do
+  marker="${marker//\~/ }"
   out="$tmp/kill$i.h5"; log="$tmp/log_kill$i"
   mpiexec -n 2 "$bin" run --out "$out" "${cfg[@]}" < /dev/null > "$log" 2>&1 &
   mp=$!
-  marker="^benchmark: supervised"; [ "$stage" = trials ] && marker="^trials: "
-  if ! wait_for "$log" "$marker" $mp; then wait $mp || true; bad "kill $i: the run ended before the $stage"; continue; fi
+  if ! wait_for "$log" "$marker" $mp; then wait $mp || true; bad "kill $i: the run ended before '$marker'"; continue; fi
   sleep "$delay"
   victim=$(rank_pid $mp "$target")
   if [ -z "$victim" ]; then wait $mp || true; missed=$((missed + 1)); echo "note kill $i: run already over"; continue; fi
-  at=$(grep -E "^(benchmark|pretext)( epoch|:)|^trial " "$log" | tail -1 | cut -c1-40)
+  at=$(grep -E "^(benchmark|pretext)( epoch|:)|^trial" "$log" | tail -1 | cut -c1-40)
   others=$(pgrep -P $mp | tr '\n' ' ')
   kill -9 "$victim"; tk=$(now)
-  set +e; timeout 60 tail --pid=$mp -f /dev/null; wait $mp; rc=$?; set -e
+  set +e; wait_end $mp; wait $mp; rc=$?; set -e
   took=$(secs "$tk" "$(now)")
   problems=""
   [ "$rc" -ne 0 ] || problems+=" exit status 0;"
@@ -121,9 +143,9 @@ while read -r i stage target delay; do
   for p in $others; do alive "$p" && problems+=" rank process $p still alive;"; done
   state=$(file_opens "$out" 2>&1) || problems+=" the results file does not open: $state;"
   if [ -z "$problems" ] && resume_and_compare "kill $i" "$out"; then
-    ok "kill $i: -9 to rank $target ${delay}s into the $stage (at: ${at:-start}): exit $rc after ${took}s, file: $state; resumed, trials identical"
+    ok "kill $i: -9 to rank $target ${delay}s after '$marker' (last line: ${at:-none}): exit $rc after ${took}s, file: $state; resumed, trials identical"
   elif [ -n "$problems" ]; then
-    bad "kill $i: rank $target ${delay}s into the $stage:$problems"; tail -5 "$log"
+    bad "kill $i: rank $target ${delay}s after '$marker':$problems"; tail -5 "$log"
   fi
   rm -f "$tmp"/kill$i.*
 done <<< "$schedule"
@@ -145,7 +167,7 @@ signal_case() {
   [ -n "$victim" ] || { wait $mp || true; bad "SIG$sig to $target in $stage: rank not found (run over?)"; return; }
   kill -"$sig" "$victim"
   local tk; tk=$(now)
-  set +e; timeout 60 tail --pid=$mp -f /dev/null; wait $mp; rc=$?; set -e
+  set +e; wait_end $mp; wait $mp; rc=$?; set -e
   local took; took=$(secs "$tk" "$(now)")
   # Open MPI's mpirun reports 1 when it is itself sent SIGTERM or SIGINT (it then signals the
   # ranks, which save and stop); every other case must give pretext's own 75.
@@ -179,7 +201,7 @@ if mount -t tmpfs -o size=6m tmpfs "$tmp/small_disk" 2>/dev/null; then
   grep -q "previous contents of $out are intact" "$tmp/log_full" || problems+=" message does not say the file is intact;"
   [ ! -e "$out.tmp" ] || problems+=" $out.tmp left behind;"
   state=$(file_opens "$out" 2>&1) || problems+=" the earlier results do not open: $state;"
-  $py -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); assert ('benchmark' in f and f['benchmark/test_accuracy'][()] > 0.2) or int(f['checkpoint/benchmark'].attrs['epochs_done']) >= 1" "$out" \
+  $py -c "import h5py, sys; f = h5py.File(sys.argv[1], 'r'); assert ('phases/42/benchmark' in f and f['phases/42/benchmark/test_accuracy'][()] > 0.2) or int(f['checkpoint/42/benchmark'].attrs['epochs_done']) >= 1" "$out" \
     || problems+=" neither the benchmark nor its checkpoint saved before the disk filled is in the file;"
   if [ -z "$problems" ]; then
     cp "$out" "$tmp/full_copy.h5"

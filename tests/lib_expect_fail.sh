@@ -25,7 +25,8 @@
 # A case must end within max_seconds: 20, or 60 for a sanitizer build (AddressSanitizer's start-up
 # and LeakSanitizer's symbolised check at exit take seconds per rank on a loaded machine), which
 # also runs 2 cases at a time instead of the caller's $jobs (PRETEXT_TEST_JOBS overrides both).
-if ldd "$bin" 2> /dev/null | grep -q 'libasan'; then
+# (ldd's output is read whole: `ldd | grep -q` under pipefail fails whenever ldd gets SIGPIPE.)
+if [[ "$(ldd "$bin" 2> /dev/null || true)" == *libasan* ]]; then
   max_seconds=60; case_timeout=150; jobs="${PRETEXT_TEST_JOBS:-2}"
 else
   max_seconds=20; case_timeout=60

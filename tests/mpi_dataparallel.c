@@ -11,6 +11,7 @@
  * test_fit_weights_identical_on_all_ranks, where the other ranks go on into collectives the
  * failed rank never joins (without the abort, mpiexec -n 2 hung there until killed):
  * tests/e2e_mpi_fail_fast.sh checks that mpiexec then ends within seconds, non-zero. */
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <mpi.h>
@@ -283,6 +285,9 @@ static int after_test(void **state) {
                 g_rank, g_size);
         fflush(stdout);
         fflush(stderr);
+        /* A moment for the launcher to forward the lines above (MPICH's Hydra, busy, killed
+         * the job before passing them on). */
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000}, NULL);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
     return 0;

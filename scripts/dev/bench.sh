@@ -72,7 +72,17 @@ else
     unset OPENBLAS_CORETYPE
 fi
 export OMPI_ALLOW_RUN_AS_ROOT="${OMPI_ALLOW_RUN_AS_ROOT:-1}" OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}"
-mpi=("$mpirun" --oversubscribe --bind-to none)
+# Launcher flags only where the launcher knows them (Open MPI: --oversubscribe, --bind-to;
+# MPICH's Hydra: -bind-to, no oversubscription flag needed).
+# bind_flags POLICY: the flags that bind ranks by POLICY (core or none) for this launcher.
+case "$("$mpirun" --version 2>&1 || true)" in
+  *"Open MPI"* | *OpenRTE*) bind_flags() { printf '%s\n' --oversubscribe --bind-to "$1"; } ;;
+  *HYDRA* | *MPICH*) bind_flags() { printf '%s\n' -bind-to "$1"; } ;;
+  *) bind_flags() { :; } ;;
+esac
+mapfile -t bind_none < <(bind_flags none)
+mapfile -t bind_core < <(bind_flags core)
+mpi=("$mpirun" "${bind_none[@]}")
 work="$(mktemp -d /tmp/pretext-bench.XXXXXX)"
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
 
@@ -112,7 +122,8 @@ scale_cfg=(--config "$repo/configs/session5.ini" data.train_images=9600 benchmar
 layout_rate() { # ranks threads gradient_sum rep -> median img/s of the epoch lines
     local ranks="$1" threads="$2" gsum="$3" rep="$4" log="$work/layout-$1x$2-$3-$4.log" bind=core
     [ "$threads" -gt 1 ] && bind=none # BLAS threads need more than one core per rank
-    "$mpirun" --oversubscribe --bind-to "$bind" -np "$ranks" "$pretext" run "${scale_cfg[@]}" \
+    local flags; mapfile -t flags < <(bind_flags "$bind")
+    "$mpirun" "${flags[@]}" -np "$ranks" "$pretext" run "${scale_cfg[@]}" \
         run.threads="$threads" run.gradient_sum="$gsum" --out "$work/layout.h5" --force >"$log" 2>&1
     grep -o '[0-9.]* img/s' "$log" | awk '{ print $1 }' | median
 }
@@ -166,7 +177,7 @@ if [ "$experiment" != none ]; then
     echo
     echo "## 5. the whole experiment ($experiment): mpirun -np $np pretext run ${exp_args[*]#$repo/}"
     t0="$(date +%s.%N)"
-    "$mpirun" --oversubscribe --bind-to core -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
+    "$mpirun" "${bind_core[@]}" -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
         >"$work/experiment.log" 2>&1
     t1="$(date +%s.%N)"
     wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"

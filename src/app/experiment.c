@@ -353,8 +353,6 @@ static int train_phase(PtExperiment *ex, int s, PtPhaseId p, PhaseStart *start) 
             adam.t = start->adam_t;
             pt_history_extend(&hist, &start->history);
             seconds_before = start->seconds;
-            pt_log(1, "%s%s: resuming after epoch %d of %d (checkpoint read back from %s)\n", name,
-                   ex->n_seeds > 1 ? " (seed)" : "", first_epoch, epochs, ex->out_path);
         }
         long long t = (long long)adam.t;
         pt_mpi_check(MPI_Bcast(model->params, (int)model->n_params, MPI_FLOAT, 0, g->comm), "MPI_Bcast (checkpoint weights)");
@@ -472,6 +470,13 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
             st->epochs = state[2 * i + 1];
             if (st->epochs == 0) continue;
             int leader = ex->group_leader[g];
+            /* rank 0 says so for every group (a group's own first rank would print nothing) */
+            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p)) {
+                char of_seed[64] = "";
+                if (ex->n_seeds > 1) snprintf(of_seed, sizeof of_seed, " of seed %llu", (unsigned long long)ex->seeds[s]);
+                pt_log(1, "%s%s: resuming after epoch %d of %d (checkpoint read back from %s)\n", pt_phase_names[p],
+                       of_seed, st->epochs, config_int(&ex->cfg, phases[p].epochs_key), ex->out_path);
+            }
             if (ex->world.rank == 0 && leader == 0) { /* rank 0's own group: straight from the results */
                 const PtPhaseResult *res = &ex->results.seeds[s].phase[p];
                 st->weights = res->ckpt_weights;

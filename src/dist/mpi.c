@@ -1,9 +1,11 @@
 /* mpi.c: the checked MPI wrapper, the job-wide abort handler and the host list (see pt_mpi.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "pt_mpi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pt_util.h"
 
@@ -15,11 +17,19 @@ void pt_mpi_check_at(int rc, const char *what, const char *file, int line) {
     pt_fatal_at(file, line, "MPI call %s failed: %s", what, msg);
 }
 
+/* The message is already printed; before MPI_Abort the launcher gets a moment to forward it:
+ * MPICH's Hydra, busy, was seen to kill the job before passing on the last lines a rank wrote
+ * just before aborting. */
 static void abort_job(int exit_code) {
     int initialized = 0, finalized = 0;
     MPI_Initialized(&initialized);
     MPI_Finalized(&finalized);
-    if (initialized && !finalized && pt_world_size() > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
+    if (initialized && !finalized && pt_world_size() > 1) {
+        fflush(stdout);
+        fflush(stderr);
+        nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000}, NULL);
+        MPI_Abort(MPI_COMM_WORLD, exit_code);
+    }
     exit(exit_code);
 }
 

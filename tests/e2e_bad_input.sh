@@ -23,23 +23,7 @@ start=${EPOCHREALTIME/./}
 source "$src/tests/lib_expect_fail.sh"
 
 # A small data folder (1000 training, 500 test images) and a finished results file made from it.
-python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
-cat > "$tmp/ok.ini" <<EOF
-[data]
-dir = $tmp/data
-[benchmark]
-epochs = 1
-[pretext]
-epochs = 1
-[trials]
-supervised = 1
-self_supervised = 1
-labels = 40
-epochs = 1
-[downstream]
-frozen_epochs = 1
-finetune_epochs = 0
-EOF
+small_run_inputs
 ref_dir="$tmp/ref"
 mkdir -p "$ref_dir"
 "$mpiexec" -n 2 "$bin" run --quiet --config "$tmp/ok.ini" --out "$ref_dir/results.h5" > "$tmp/log_ref" 2>&1 \

@@ -13,21 +13,14 @@ supp="$src/tests/lsan.supp"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 mpicc="${PRETEXT_MPICC:-mpicc}"
+source "$src/tests/lib_leak_probe.sh"
 
 command -v "$mpicc" > /dev/null || { echo "SKIPPED: no $mpicc to build the probe"; exit 77; }
-hdf5_pc=""
-for pc in hdf5-serial hdf5; do
-  if pkg-config --exists "$pc" 2> /dev/null; then hdf5_pc="$pc"; break; fi
-done
-[ -n "$hdf5_pc" ] || { echo "SKIPPED: no pkg-config file for HDF5 (hdf5-serial, hdf5)"; exit 77; }
 echo 'int main(void) { return 0; }' > "$tmp/asan.c"
 if ! "$mpicc" -fsanitize=address "$tmp/asan.c" -o "$tmp/asan" > "$tmp/asan.log" 2>&1; then
   echo "SKIPPED: $mpicc cannot build with -fsanitize=address: $(head -1 "$tmp/asan.log")"; exit 77
 fi
-# shellcheck disable=SC2046
-"$mpicc" -std=c11 -O0 -g -fno-omit-frame-pointer -fsanitize=address "$src/tests/leak_probe.c" \
-  -o "$tmp/probe" $(pkg-config --cflags --libs "$hdf5_pc") \
-  || { echo "FAIL: the probe does not build"; exit 1; }
+build_leak_probe "$tmp/probe" -fsanitize=address
 
 # The sanitizer build's options (tests/CMakeLists.txt), with this checkout's suppressions.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:fast_unwind_on_malloc=0

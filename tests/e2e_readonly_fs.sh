@@ -55,20 +55,7 @@ if [ -n "${PRETEXT_RO_IN_NAMESPACE:-}" ]; then
   mkdir -p "$tmp/tmpdir"; export TMPDIR="$tmp/tmpdir"
 fi
 source "$src/tests/lib_expect_fail.sh"
-python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
-cat > "$tmp/ok.ini" <<EOF
-[data]
-dir = $tmp/data
-[benchmark]
-epochs = 1
-[pretext]
-epochs = 1
-[trials]
-supervised = 1
-self_supervised = 1
-labels = 40
-epochs = 1
-EOF
+small_run_inputs
 launch expect_fail "out: read-only file system" 1 \
   "cannot write results file '$ro/r.h5': the folder '$ro' is not writable \(Read-only file system\)" \
   run --config "$tmp/ok.ini" --out "$ro/r.h5"

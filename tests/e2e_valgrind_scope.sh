@@ -10,17 +10,9 @@ set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-mpicc="${PRETEXT_MPICC:-mpicc}"
+source "$src/tests/lib_leak_probe.sh"
 command -v valgrind > /dev/null || { echo "FAIL: valgrind is not installed (scripts/setup.sh --tests installs it)"; exit 1; }
-command -v "$mpicc" > /dev/null || { echo "SKIPPED: no $mpicc to build the probe"; exit 77; }
-hdf5_pc=""
-for pc in hdf5-serial hdf5; do
-  if pkg-config --exists "$pc" 2> /dev/null; then hdf5_pc="$pc"; break; fi
-done
-[ -n "$hdf5_pc" ] || { echo "SKIPPED: no pkg-config file for HDF5 (hdf5-serial, hdf5)"; exit 77; }
-# shellcheck disable=SC2046
-"$mpicc" -std=c11 -O0 -g -fno-omit-frame-pointer "$src/tests/leak_probe.c" -o "$tmp/probe" \
-  $(pkg-config --cflags --libs "$hdf5_pc") || { echo "FAIL: the probe does not build"; exit 1; }
+build_leak_probe "$tmp/probe"
 
 passed=0; failed=0
 vg() { # LOG ARGS...: the probe under memcheck as tests/e2e_valgrind.sh runs pretext

@@ -7,6 +7,9 @@
 # folder holding a finished results.h5 and its two weights files, with their sha256sum output in
 # $ref_dir/sums) and jobs (cases run at once, default 1).
 #
+#   small_run_inputs      writes $tmp/data (1000 training, 500 test images of MNIST, from the
+#                         source tree's data/mnist) and $tmp/ok.ini, a run of it that takes
+#                         seconds: the inputs the cases break one at a time
 #   launch FUNC ARGS...   runs `FUNC ARGS` in the background in a fresh folder $case_dir (at most
 #                         $jobs at a time); its output is the case's report
 #   expect_fail NAME STATUS PATTERN ARGS...
@@ -132,4 +135,24 @@ finish_cases() {
   done
   echo "$title: $passed passed, $failed failed"
   [ "$failed" -eq 0 ]
+}
+
+small_run_inputs() {
+  python3 "${src:?}/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1000 500
+  cat > "$tmp/ok.ini" <<EOF
+[data]
+dir = $tmp/data
+[benchmark]
+epochs = 1
+[pretext]
+epochs = 1
+[trials]
+supervised = 1
+self_supervised = 1
+labels = 40
+epochs = 1
+[downstream]
+frozen_epochs = 1
+finetune_epochs = 0
+EOF
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "pt_adam.h"
 #include "pt_kernels.h"
 #include "pt_model.h"
+#include "pt_rng.h"
 
 enum { STEPS = 5 };
 /* Two gradient sequences: one of order 1 (epsilon negligible), one of order 1e-7 (sqrt(v) is
@@ -282,6 +284,116 @@ static void test_adam_slices_and_summed_gradients(void **state) {
     }
 }
 
+/* TensorFlow runs its CPU ops with denormals flushed to zero, so the engine does (pt_kernels_use
+ * set the mode). A weight whose gradient is 1e-30 once and 0 afterwards: m = 1e-31 after the first
+ * step, then m += (0 - m) * 0.1 each step. With gradual underflow m shrinks into the denormals
+ * (about 8e-41 after 200 steps, exactly); flushed, the product (0 - m) * 0.1 becomes 0 once it
+ * would be denormal, so m stops at a normal number, the value given by the same float steps with
+ * each product's denormal result replaced by 0 (emulated here under gradual underflow). v is
+ * g*g = 1e-60, 0 in float either way. */
+static float emulate_flushed_m(int steps) {
+    const float c = 1.0f - 0.9f;
+    float m = 1e-30f * c;
+    for (int t = 1; t < steps; t++) {
+        float p = (0.0f - m) * c;
+        if (fabsf(p) < FLT_MIN) p = 0.0f;
+        m = m + p;
+    }
+    return m;
+}
+
+static void test_adam_flushes_denormals(void **state) {
+    (void)state;
+    if (pt_fp_flushes_denormals() < 0) skip(); /* no such switch on this CPU family */
+    assert_int_equal(pt_fp_flushes_denormals(), 1);
+    enum { N_STEPS = 200 };
+    pt_fp_flush_denormals(0);
+    float m_flushed = emulate_flushed_m(N_STEPS);
+    assert_true(m_flushed >= FLT_MIN && m_flushed < 1e-36f); /* stuck, normal */
+    for (int flush = 1; flush >= 0; flush--) {
+        assert_int_equal(pt_fp_flush_denormals(flush), 1);
+        PtModel *model = pt_model_create(10, 1);
+        size_t n = model->n_params, at = n - 1; /* dense2's last bias */
+        PtAdam adam;
+        pt_adam_init(&adam, n, 0.001f);
+        for (int step = 0; step < N_STEPS; step++) {
+            memset(model->grads, 0, n * sizeof(float));
+            if (step == 0) model->grads[at] = 1e-30f;
+            pt_adam_step(&adam, model);
+        }
+        assert_true(adam.v[at] == 0.0f);
+        if (flush) {
+            assert_true(adam.m[at] == m_flushed);
+        } else {
+            double m_exact = 1e-31 * pow(0.9, N_STEPS - 1);
+            assert_true(fpclassify(adam.m[at]) == FP_SUBNORMAL);
+            assert_true(fabs(adam.m[at] - m_exact) < 0.05 * m_exact);
+        }
+        pt_adam_free(&adam);
+        pt_model_free(model);
+    }
+    pt_fp_flush_denormals(1);
+}
+
+/* The trials' one-sample step (pt_model_defer_dense1_grad): Adam forms dense1's kernel gradient
+ * from the layer's input and output gradient instead of reading it. Two models with the same
+ * weights take the same steps, one storing every gradient, one deferring; after every step their
+ * weights, m and v must be equal bit for bit. The batch sizes 3, 1, 3, 1, 1 make the deferring
+ * model's B = 3 backward overwrite a region that still holds the previous B = 3 gradient (it is
+ * not zeroed while deferring), and the last two steps freeze the conv layers as the downstream
+ * trials do. The steps must move dense1's weights, or equality would prove nothing. */
+static void test_adam_deferred_dense1_gradient(void **state) {
+    (void)state;
+    PtModel *stored = pt_model_create(10, 3), *deferred = pt_model_create(10, 3);
+    PtRng rng;
+    pt_rng_seed(&rng, 7);
+    pt_model_init_glorot(stored, &rng);
+    memcpy(deferred->params, stored->params, stored->n_params * sizeof(float));
+    pt_model_defer_dense1_grad(deferred, 1);
+    size_t n = stored->n_params;
+    const PtTensorInfo *d1 = &stored->tensors[PT_T_DENSE1_KERNEL];
+    float *dense1_before = malloc(d1->size * sizeof(float));
+    memcpy(dense1_before, stored->params + d1->offset, d1->size * sizeof(float));
+    float x[3 * 28 * 28];
+    uint8_t y[3];
+    PtAdam a_stored, a_deferred;
+    pt_adam_init(&a_stored, n, 0.001f);
+    pt_adam_init(&a_deferred, n, 0.001f);
+    const int batches[5] = {3, 1, 3, 1, 1};
+    for (int step = 0; step < 5; step++) {
+        int B = batches[step];
+        for (int i = 0; i < B * 28 * 28; i++) x[i] = pt_rng_uniform(&rng);
+        for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+        if (step == 3) /* the downstream trials' frozen phase */
+            for (int l = PT_LAYER_CONV1; l <= PT_LAYER_CONV2; l++) stored->trainable[l] = deferred->trainable[l] = 0;
+        PtModel *models[2] = {stored, deferred};
+        PtAdam *adams[2] = {&a_stored, &a_deferred};
+        for (int k = 0; k < 2; k++) {
+            int correct;
+            pt_model_zero_grads(models[k]);
+            pt_model_forward(models[k], x, B, 1, 1000 + (uint64_t)step, 0);
+            pt_model_loss(models[k], y, B, B, &correct);
+            pt_model_backward(models[k], B, NULL);
+            const float *ox, *ody;
+            assert_int_equal(pt_model_dense1_outer(models[k], &ox, &ody), k == 1 && B == 1);
+            pt_adam_step(adams[k], models[k]);
+            assert_int_equal(pt_model_dense1_outer(models[k], &ox, &ody), 0); /* consumed */
+        }
+        assert_memory_equal(stored->params, deferred->params, n * sizeof(float));
+        assert_memory_equal(a_stored.m, a_deferred.m, n * sizeof(float));
+        assert_memory_equal(a_stored.v, a_deferred.v, n * sizeof(float));
+    }
+    assert_true(memcmp(dense1_before, stored->params + d1->offset, d1->size * sizeof(float)) != 0);
+    /* turning deferral off leaves a zeroed region for the next accumulating backward */
+    pt_model_defer_dense1_grad(deferred, 0);
+    for (size_t k = 0; k < d1->size; k++) assert_true(deferred->grads[d1->offset + k] == 0.0f);
+    free(dense1_before);
+    pt_adam_free(&a_stored);
+    pt_adam_free(&a_deferred);
+    pt_model_free(stored);
+    pt_model_free(deferred);
+}
+
 int main(void) {
     PtKernelSet set;
     int skip = pt_kernels_for_test(&set); /* the set named by PRETEXT_KERNELS */
@@ -289,6 +401,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adam_closed_form),
         cmocka_unit_test(test_adam_slices_and_summed_gradients),
+        cmocka_unit_test(test_adam_flushes_denormals),
+        cmocka_unit_test(test_adam_deferred_dense1_gradient),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,13 @@ typedef struct PtKernels {
     void (*adam_update_sum)(float *w, float *m, float *v, const float *const *src, int n_src,
                             size_t off, size_t n, float lr_t, float one_minus_b1,
                             float one_minus_b2, float eps);
+    /* The same on a dense kernel w (in, out) whose gradient is one sample's outer product,
+     * g[i][j] = x[i] * dy[j] + 0 (exactly the value sger adds to a zeroed gradient), computed on
+     * the fly and never stored: bit for bit adam_update on that gradient, with 3 of its 7 memory
+     * streams and the zeroing and sger passes gone. */
+    void (*adam_update_outer)(float *w, float *m, float *v, const float *x, const float *dy,
+                              int in, int out, float lr_t, float one_minus_b1, float one_minus_b2,
+                              float eps);
 } PtKernels;
 
 #define PT_MASK_LANES 8
@@ -99,6 +106,18 @@ int pt_kernels_parse(const char *name, PtKernelSet *set, PtError *err);
 const PtKernels *pt_kernels_active(void);
 void pt_kernels_use(PtKernelSet set);
 PtKernelSet pt_kernels_active_set(void);
+
+/* TensorFlow's CPU arithmetic mode, which Keras runs every op in: denormal (subnormal) results are
+ * flushed to zero and denormal inputs read as zero (x86 MXCSR FTZ + DAZ; aarch64 FPCR.FZ; nothing
+ * elsewhere). The mode belongs to the calling thread: pt_kernels_use and the first
+ * pt_kernels_active call set it for theirs, which is the thread that runs the engine (OpenBLAS
+ * hands the caller's mode to its worker threads). Besides matching Keras, it keeps Adam's moments
+ * of parameters whose gradient stays 0 from decaying into denormals, whose arithmetic is many times
+ * slower. on = 0 restores IEEE gradual underflow (for tests). Returns 1 if the mode was set, 0 if
+ * this CPU family has no such switch. */
+int pt_fp_flush_denormals(int on);
+/* Whether the calling thread flushes denormals (1), does not (0), or cannot tell (-1). */
+int pt_fp_flushes_denormals(void);
 
 /* For the tests: the set named by PRETEXT_KERNELS (default auto); returns 0 and sets *set, or
  * returns 77 (ctest's skip code) after printing why if the CPU lacks it. */

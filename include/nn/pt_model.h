@@ -79,6 +79,8 @@ typedef struct {
     const PtKernels *k;              /* the kernel set, pt_kernels_active() at creation */
     float *own_params;               /* the model's own buffers (params/grads may point elsewhere */
     float *own_grads;                /*   while bound, see pt_model_bind_buffers) */
+    int defer_dense1_grad;           /* pt_model_defer_dense1_grad */
+    int dense1_grad_deferred;        /* the last backward left dense1's kernel gradient to Adam */
     PtActivations *act;
 } PtModel;
 
@@ -135,7 +137,20 @@ void pt_model_bind_buffers(PtModel *model, float *params, float *grads);
  * ranks of a node, once node rank 0 has copied them in); undone by pt_model_bind_buffers. */
 void pt_model_share_params(PtModel *model, float *params);
 
-/* Sets grads to zero. */
+/* Sets grads to zero (all but dense1's kernel while its gradient is deferred, below). */
 void pt_model_zero_grads(PtModel *model);
+
+/* One-sample steps whose gradient goes to pt_adam_step and nowhere else (the trials: batch 1, no
+ * sum over ranks). While on, a backward at B = 1 does not store dense1's kernel gradient (401,408
+ * of the 412,778 parameters, one sample's outer product); the following pt_adam_step computes it
+ * on the fly from the layer's input and output gradient, which stay in the activations until the
+ * next forward (adam_update_outer in pt_kernels.h: bit for bit the stored path's update, without
+ * zeroing, writing and reading 1.6 MB per step). pt_model_zero_grads then leaves that region
+ * alone, and a backward at B > 1 overwrites it instead of accumulating. model->grads holds no
+ * dense1 kernel gradient while on; turning it off zeroes that region. */
+void pt_model_defer_dense1_grad(PtModel *model, int on);
+/* 1 and dense1's input x (PT_FLAT) and output gradient dy (PT_HIDDEN) if the last backward
+ * deferred the gradient, else 0. */
+int pt_model_dense1_outer(const PtModel *model, const float **x, const float **dy);
 
 #endif

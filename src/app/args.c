@@ -175,5 +175,9 @@ void pt_print_version(FILE *out) {
         if (pt_kernels_table((PtKernelSet)s))
             fprintf(out, " %s%s", pt_kernels_table((PtKernelSet)s)->name,
                     pt_kernels_supported((PtKernelSet)s) ? "" : " (not on this CPU)");
-    fprintf(out, ")\ncpu: %s\nblas: %s\n", cpu, pt_blas_info());
+    int flush = pt_fp_flushes_denormals();
+    fprintf(out, ")\narithmetic: float32, %s\ncpu: %s\nblas: %s\n",
+            flush > 0 ? "denormals flushed to zero (as TensorFlow's CPU ops)"
+                      : flush == 0 ? "denormals kept (IEEE gradual underflow)" : "denormals as this CPU does by default",
+            cpu, pt_blas_info());
 }

@@ -206,6 +206,9 @@ PtGradSync *pt_gradsync_create(PtModel *model, MPI_Comm comm, int rank, int size
         memset(s->own, 0, s->n_grad * sizeof(float));
         pt_model_bind_buffers(model, NULL, s->own);
     }
+    /* One rank: the gradient goes to Adam only, so a one-sample step (the trials) lets Adam form
+     * dense1's kernel gradient on the fly (pt_model_defer_dense1_grad). */
+    if (s->kind == SYNC_LOCAL) pt_model_defer_dense1_grad(model, 1);
     return s;
 }
 
@@ -218,7 +221,8 @@ void pt_gradsync_describe(const PtGradSync *s, char *buf, size_t n) {
 }
 
 void pt_gradsync_begin_step(PtGradSync *s) {
-    memset(s->model->grads, 0, s->n_grad * sizeof(float)); /* the extras follow the gradients */
+    pt_model_zero_grads(s->model);
+    memset(s->model->grads + s->model->n_params, 0, PT_GRADSYNC_EXTRAS * sizeof(float)); /* after them */
 }
 
 void pt_gradsync_set_extras(PtGradSync *s, float loss_sum, float hits, float stop) {
@@ -293,6 +297,7 @@ void pt_gradsync_gather_adam(PtGradSync *s, PtAdam *adam) {
 void pt_gradsync_free(PtGradSync *s) {
     if (!s) return;
     PtModel *m = s->model;
+    if (s->kind == SYNC_LOCAL) pt_model_defer_dense1_grad(m, 0); /* zeroes that region */
     if (s->kind == SYNC_MPI && s->started)
         pt_mpi_check(MPI_Wait(&s->request, MPI_STATUS_IGNORE), "MPI_Wait (dense gradients)");
     if (s->own) {

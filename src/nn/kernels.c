@@ -1,6 +1,6 @@
 /* kernels.c: which kernel set runs (see pt_kernels.h): what the CPU supports (cpuid, through the
  * compiler's __builtin_cpu_supports, which also checks that the OS saves the vector registers),
- * the names, and the process-wide choice. */
+ * the names, the process-wide choice, and TensorFlow's floating-point mode (denormals flushed). */
 #include "pt_kernels.h"
 
 #include <stdio.h>
@@ -8,6 +8,40 @@
 #include <string.h>
 
 #include "kernels_internal.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h> /* _mm_getcsr/_mm_setcsr: SSE, in every x86-64 CPU */
+#define PT_MXCSR_FTZ_DAZ 0x8040u /* bit 15 flush to zero, bit 6 denormals are zero */
+#endif
+
+int pt_fp_flush_denormals(int on) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(on ? csr | PT_MXCSR_FTZ_DAZ : csr & ~PT_MXCSR_FTZ_DAZ);
+    return 1;
+#elif defined(__aarch64__)
+    unsigned long fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    fpcr = on ? fpcr | (1ul << 24) : fpcr & ~(1ul << 24); /* FZ: flushes denormal inputs and results */
+    __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
+    return 1;
+#else
+    (void)on;
+    return 0;
+#endif
+}
+
+int pt_fp_flushes_denormals(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    return (_mm_getcsr() & PT_MXCSR_FTZ_DAZ) == PT_MXCSR_FTZ_DAZ;
+#elif defined(__aarch64__)
+    unsigned long fpcr;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+    return (fpcr >> 24) & 1u;
+#else
+    return -1;
+#endif
+}
 
 static const char *const set_names[PT_NUM_KSETS] = {"avx512", "avx2", "generic"};
 
@@ -97,6 +131,7 @@ void pt_kernels_use(PtKernelSet set) {
     if (!pt_kernels_supported(set)) pt_fatal("kernel set %d is not supported on this CPU", (int)set);
     g_set = set;
     g_chosen = 1;
+    pt_fp_flush_denormals(1);
 }
 
 PtKernelSet pt_kernels_active_set(void) {
@@ -107,6 +142,7 @@ PtKernelSet pt_kernels_active_set(void) {
             pt_fatal("PRETEXT_KERNELS: %s", err.msg);
         g_set = set;
         g_chosen = 1;
+        pt_fp_flush_denormals(1);
     }
     return g_set;
 }

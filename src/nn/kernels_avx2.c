@@ -388,4 +388,5 @@ const PtKernels pt_kernels_avx2 = {
     .dropout_mask_lanes = dropout_mask_lanes_avx2_direct,
     .adam_update = adam_update_avx2,
     .adam_update_sum = adam_update_sum_avx2,
+    .adam_update_outer = adam_update_outer_avx2,
 };

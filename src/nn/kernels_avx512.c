@@ -222,4 +222,5 @@ const PtKernels pt_kernels_avx512 = {
     .dropout_mask_lanes = dropout_mask_lanes_avx512_direct,
     .adam_update = adam_update_avx512,
     .adam_update_sum = adam_update_sum_avx512,
+    .adam_update_outer = adam_update_outer_avx512,
 };

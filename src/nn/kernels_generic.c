@@ -259,4 +259,5 @@ const PtKernels pt_kernels_generic = {
     .dropout_mask_lanes = dropout_mask_lanes_generic,
     .adam_update = adam_update_generic,
     .adam_update_sum = adam_update_sum_generic,
+    .adam_update_outer = adam_update_outer_generic,
 };

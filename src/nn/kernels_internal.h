@@ -26,7 +26,10 @@
                          float one_minus_b1, float one_minus_b2, float eps);                      \
     void adam_update_sum_##S(float *w, float *m, float *v, const float *const *src, int n_src,    \
                              size_t off, size_t n, float lr_t, float one_minus_b1,                \
-                             float one_minus_b2, float eps);
+                             float one_minus_b2, float eps);                                  \
+    void adam_update_outer_##S(float *w, float *m, float *v, const float *x, const float *dy,     \
+                               int in, int out, float lr_t, float one_minus_b1,                   \
+                               float one_minus_b2, float eps);
 
 PT_KERNEL_LOOPS(generic)
 #if defined(PT_HAVE_X86_KERNELS)

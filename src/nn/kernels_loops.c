@@ -312,6 +312,27 @@ void KFN(adam_update)(float *restrict w, float *restrict m, float *restrict v, c
     }
 }
 
+/* Row by row of the kernel (in, out): g = x[i] * dy[j] + 0.0f, the + 0 turning a -0 product into
+ * the +0 that sger's accumulation into a zeroed buffer leaves (this file is compiled without FMA
+ * contraction, so the product is rounded once, as sger's is). */
+void KFN(adam_update_outer)(float *restrict w, float *restrict m, float *restrict v,
+                            const float *restrict x, const float *restrict dy, int in, int out,
+                            float lr_t, float one_minus_b1, float one_minus_b2, float eps) {
+    for (int i = 0; i < in; i++) {
+        const float xi = x[i];
+        float *restrict wr = w + (size_t)i * out, *restrict mr = m + (size_t)i * out,
+                        *restrict vr = v + (size_t)i * out;
+        for (int j = 0; j < out; j++) {
+            float gk = xi * dy[j] + 0.0f;
+            float mk = mr[j] + (gk - mr[j]) * one_minus_b1;
+            float vk = vr[j] + (gk * gk - vr[j]) * one_minus_b2;
+            mr[j] = mk;
+            vr[j] = vk;
+            wr[j] -= lr_t * mk / (sqrtf(vk) + eps);
+        }
+    }
+}
+
 /* By blocks that stay in L1: the summed gradient is never stored. */
 void KFN(adam_update_sum)(float *w, float *m, float *v, const float *const *src, int n_src,
                           size_t off, size_t n, float lr_t, float one_minus_b1,

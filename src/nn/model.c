@@ -285,16 +285,27 @@ void pt_model_backward(PtModel *model, int B, const PtBackwardHooks *hooks) {
                       tr[PT_LAYER_DENSE2] ? g->dense2_kernel : NULL,
                       tr[PT_LAYER_DENSE2] ? g->dense2_bias : NULL, a->dlogits, dense2_in,
                       p->dense2_kernel, B, PT_HIDDEN, C);
+    model->dense1_grad_deferred = 0;
     if (lowest < PT_LAYER_DENSE2) {
         /* dropout3, relu, dense1: d_drop3 (B,256) -> d_flat (B,1568) */
         size_t n = (size_t)B * PT_HIDDEN;
         if (a->training) k->dropout_apply(a->d_drop3, a->d_drop3, a->mask3, n);
         pt_relu_backward(a->d_drop3, a->d_drop3, a->hidden, n);
-        pt_dense_backward(lowest < PT_LAYER_DENSE1 ? a->d_flat : NULL,
-                          tr[PT_LAYER_DENSE1] ? g->dense1_kernel : NULL,
+        float *dk1 = tr[PT_LAYER_DENSE1] ? g->dense1_kernel : NULL;
+        if (dk1 && model->defer_dense1_grad) {
+            if (B == 1) {
+                model->dense1_grad_deferred = 1; /* Adam forms x (outer) d_drop3 itself */
+                dk1 = NULL;
+            } else {
+                memset(dk1, 0, (size_t)PT_FLAT * PT_HIDDEN * sizeof *dk1); /* not zeroed before */
+            }
+        }
+        pt_dense_backward(lowest < PT_LAYER_DENSE1 ? a->d_flat : NULL, dk1,
                           tr[PT_LAYER_DENSE1] ? g->dense1_bias : NULL, a->d_drop3, a->pool2,
                           p->dense1_kernel, B, PT_FLAT, PT_HIDDEN);
     }
+    if (hooks && hooks->dense_ready && model->dense1_grad_deferred)
+        pt_fatal("model: dense1's gradient is deferred to Adam, but the caller sums gradients");
     if (hooks && hooks->dense_ready && tr[PT_LAYER_DENSE1] && tr[PT_LAYER_DENSE2]) {
         size_t first = model->tensors[PT_T_DENSE1_KERNEL].offset;
         hooks->dense_ready(hooks->ctx, first, model->n_params - first);
@@ -347,5 +358,27 @@ void pt_model_share_params(PtModel *model, float *params) {
 }
 
 void pt_model_zero_grads(PtModel *model) {
-    memset(model->grads, 0, model->n_params * sizeof(float));
+    if (!model->defer_dense1_grad) {
+        memset(model->grads, 0, model->n_params * sizeof(float));
+        return;
+    }
+    const PtTensorInfo *t = &model->tensors[PT_T_DENSE1_KERNEL];
+    memset(model->grads, 0, t->offset * sizeof(float));
+    memset(model->grads + t->offset + t->size, 0, (model->n_params - t->offset - t->size) * sizeof(float));
+}
+
+void pt_model_defer_dense1_grad(PtModel *model, int on) {
+    if (model->defer_dense1_grad && !on) {
+        const PtTensorInfo *t = &model->tensors[PT_T_DENSE1_KERNEL];
+        memset(model->grads + t->offset, 0, t->size * sizeof(float));
+    }
+    model->defer_dense1_grad = on != 0;
+    model->dense1_grad_deferred = 0;
+}
+
+int pt_model_dense1_outer(const PtModel *model, const float **x, const float **dy) {
+    if (!model->dense1_grad_deferred) return 0;
+    *x = model->act->pool2;
+    *dy = model->act->d_drop3;
+    return 1;
 }

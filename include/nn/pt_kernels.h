@@ -116,7 +116,8 @@ PtKernelSet pt_kernels_active_set(void);
  * slower. on = 0 restores IEEE gradual underflow (for tests). Returns 1 if the mode was set, 0 if
  * this CPU family has no such switch. */
 int pt_fp_flush_denormals(int on);
-/* Whether the calling thread flushes denormals (1), does not (0), or cannot tell (-1). */
+/* Whether the calling thread's arithmetic flushes denormals (1) or not (0), by computing one
+ * (valgrind, for one, ignores the mode). */
 int pt_fp_flushes_denormals(void);
 
 /* For the tests: the set named by PRETEXT_KERNELS (default auto); returns 0 and sets *set, or

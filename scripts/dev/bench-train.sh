@@ -15,7 +15,9 @@
 #                  its kernels for this CPU (OPENBLAS_CORETYPE is unset).
 #   Environment: PRETEXT_BINARY=path uses that program instead of building build/pretext;
 #                PYTHON (default /usr/bin/python3, Debian's, which has torch 1.13);
-#                PRETEXT_BENCH_TORCH_MALLOC=default: PyTorch with glibc's malloc defaults (see below).
+#                PRETEXT_BENCH_TORCH_MALLOC=default: PyTorch with glibc's malloc defaults (see below);
+#                PRETEXT_BENCH_TORCH_DENORMALS=keep: PyTorch without flushing denormals (its default;
+#                pretext flushes them, as TensorFlow does, and so does torch_bench.py unless told).
 #
 # It builds pretext if needed (cmake -S . -B build -DCMAKE_BUILD_TYPE=Release; cmake --build
 # build -j), then for each workload runs, R times in turn, `pretext bench` and
@@ -76,6 +78,8 @@ fi
 # PRETEXT_BENCH_TORCH_MALLOC=default measures PyTorch with glibc's defaults instead.
 torch_malloc=(MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 MALLOC_TOP_PAD_=268435456)
 [ "${PRETEXT_BENCH_TORCH_MALLOC:-}" = default ] && torch_malloc=(PRETEXT_BENCH_TORCH_MALLOC=default)
+torch_denormals="${PRETEXT_BENCH_TORCH_DENORMALS:-flush}"
+case "$torch_denormals" in flush|keep) ;; *) echo "bench-train.sh: PRETEXT_BENCH_TORCH_DENORMALS must be flush or keep" >&2; exit 2 ;; esac
 raw="$(mktemp /tmp/bench-train.XXXXXX.jsonl)"
 common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
 
@@ -85,7 +89,7 @@ run_one() {
     case "$engine" in
         pretext) line="$("$PRETEXT_BINARY" bench --workload "$workload" --kernels "$kernels" "${common[@]}")" ;;
         torch-*) line="$(env "${torch_malloc[@]}" "$python" "$repo/scripts/dev/torch_bench.py" --workload "$workload" \
-                        --layout "${engine#torch-}" "${common[@]}")" ;;
+                        --layout "${engine#torch-}" --denormals "$torch_denormals" "${common[@]}")" ;;
     esac
     [ -n "$line" ] || { echo "bench-train.sh: $engine $workload printed nothing" >&2; exit 1; }
     printf '%s\t%s\t%s\n' "$engine" "$workload" "$line" >>"$raw"

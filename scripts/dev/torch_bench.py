@@ -17,7 +17,9 @@ nchw (torch's default, contiguous) or nhwc (torch.channels_last for the model an
 Neither is fastest everywhere on this CPU (measured: nhwc is faster at batch 64 and 1000,
 nchw at batch 1), so scripts/dev/bench-train.sh runs both and compares against the faster.
 Adam here adds eps to sqrt(v_hat) instead of TensorFlow's sqrt(v): the same cost, which is all
-that matters for speed. Speeds are medians over the repetitions; nothing is asserted.
+that matters for speed. Denormals are flushed to zero (torch.set_flush_denormal), as TensorFlow
+and pretext compute (--denormals keep: torch's default, gradual underflow, many times slower
+wherever Adam's moments of idle weights decay into denormals, as on this synthetic data). Speeds are medians over the repetitions; nothing is asserted.
 """
 import argparse
 import json
@@ -68,6 +70,8 @@ def parse_args(argv):
     p.add_argument("--repeats", type=int, default=5, help="timed repetitions per workload")
     p.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     p.add_argument("--json", action="store_true", help="one JSON object per workload and line")
+    p.add_argument("--denormals", default="flush", choices=["flush", "keep"],
+                   help="flush: torch.set_flush_denormal(True), as TensorFlow and pretext (default)")
     p.add_argument("--layout", default="nchw", choices=["nchw", "nhwc"],
                    help="torch memory format: nchw (contiguous) or nhwc (channels_last)")
     args = p.parse_args(argv)
@@ -79,6 +83,7 @@ def parse_args(argv):
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(args.denormals == "flush")
     torch.manual_seed(SEED)
     names = list(WORKLOADS) if args.workload == "all" else [args.workload]
 

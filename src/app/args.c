@@ -177,7 +177,7 @@ void pt_print_version(FILE *out) {
                     pt_kernels_supported((PtKernelSet)s) ? "" : " (not on this CPU)");
     int flush = pt_fp_flushes_denormals();
     fprintf(out, ")\narithmetic: float32, %s\ncpu: %s\nblas: %s\n",
-            flush > 0 ? "denormals flushed to zero (as TensorFlow's CPU ops)"
-                      : flush == 0 ? "denormals kept (IEEE gradual underflow)" : "denormals as this CPU does by default",
+            flush ? "denormals flushed to zero (as TensorFlow's CPU ops)"
+                  : "denormals kept (this CPU or emulator ignores the flush mode)",
             cpu, pt_blas_info());
 }

@@ -468,15 +468,17 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
             PhaseStart *st = &starts[i];
             st->done = state[2 * i];
             st->epochs = state[2 * i + 1];
+            /* rank 0 says what it found for every group (a group's own first rank prints nothing) */
+            char of_seed[64] = "";
+            if (ex->n_seeds > 1) snprintf(of_seed, sizeof of_seed, " of seed %llu", (unsigned long long)ex->seeds[s]);
+            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p) && st->done)
+                pt_log(1, "%s%s: already done (test accuracy %.4f), read back from %s\n", pt_phase_names[p], of_seed,
+                       ex->results.seeds[s].phase[p].test_accuracy, ex->out_path);
             if (st->epochs == 0) continue;
             int leader = ex->group_leader[g];
-            /* rank 0 says so for every group (a group's own first rank would print nothing) */
-            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p)) {
-                char of_seed[64] = "";
-                if (ex->n_seeds > 1) snprintf(of_seed, sizeof of_seed, " of seed %llu", (unsigned long long)ex->seeds[s]);
+            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p))
                 pt_log(1, "%s%s: resuming after epoch %d of %d (checkpoint read back from %s)\n", pt_phase_names[p],
                        of_seed, st->epochs, config_int(&ex->cfg, phases[p].epochs_key), ex->out_path);
-            }
             if (ex->world.rank == 0 && leader == 0) { /* rank 0's own group: straight from the results */
                 const PtPhaseResult *res = &ex->results.seeds[s].phase[p];
                 st->weights = res->ckpt_weights;
@@ -541,12 +543,7 @@ static int train_group_phases(PtExperiment *ex, PhaseStart *starts) {
         for (int p = 0; p < PT_NUM_PHASES && status == PT_FIT_OK; p++) {
             PhaseStart *st = &starts[s * PT_NUM_PHASES + p];
             if (!phase_wanted(&ex->cfg, (PtPhaseId)p)) continue;
-            if (st->done) {
-                if (ex->world.rank == 0)
-                    pt_log(1, "%s%s: already done (test accuracy %.4f), read back from %s\n", pt_phase_names[p],
-                           ex->n_seeds > 1 ? " of a seed" : "", ex->results.seeds[s].phase[p].test_accuracy, ex->out_path);
-                continue;
-            }
+            if (st->done) continue; /* distribute_starts said so */
             /* a stop ordered while nothing was training: honour it before starting */
             if (ex->world.rank != 0 && ex->group_dist.rank == 0 && pt_scheduler_stop_ordered(ex->sched))
                 pt_request_stop(SIGUSR1);

@@ -4,6 +4,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
 #include <stdio.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +23,19 @@ const PtCommand pt_commands[] = {
     {"bench", "engine throughput (images/s) for training and inference", pt_cmd_bench, pt_cmd_bench_usage},
     {NULL, NULL, NULL, NULL},
 };
+
+/* Freed memory stays in the process's heap. glibc serves blocks of 128 KB and more with mmap and
+ * returns them to the kernel at free, so every results-file save (built in memory: 3.4 MB for
+ * session5, more for a study, at every trial and epoch) and every trial's model and optimizer
+ * buffers fault their pages in afresh; on a virtual machine with both cores busy that made a
+ * save take 34 ms instead of 12 (building the image 23 ms instead of 4). glibc caps the mmap
+ * threshold at 32 MiB; larger blocks (the data set) are allocated once. Speed only. */
+static void keep_freed_memory(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
 
 static void usage(FILE *out) {
     fprintf(out, "usage: pretext <command> [options]\n\ncommands:\n");
@@ -74,6 +90,7 @@ int main(int argc, char **argv) {
      * -o flock, some NFS) and adds nothing here: only rank 0 opens the results file, under
      * pretext's own fcntl lock (pt_lock.h). A value the user set wins. */
     setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+    keep_freed_memory();
     MPI_Init(&argc, &argv);
     pt_install_signal_handlers();
     pt_mpi_setup_errors();

@@ -321,6 +321,13 @@ int pt_cmd_run(int argc, char **argv) {
         pt_cpu_model(cpu, sizeof cpu);
         printf("pretext run: %d ranks, kernels %s, CPU %s, data %s, results %s\nconfiguration:\n",
                ex->world.size, kernels, cpu, data_dir, ex->out_path);
+        /* An environment that forces OpenBLAS's kernels (seen on a machine whose default
+         * environment set Haswell on an AVX-512 CPU: half the sgemm rate) deserves a word. */
+        const char *coretype = getenv("OPENBLAS_CORETYPE");
+        if (coretype && coretype[0] && strstr(pt_blas_info(), "OpenBLAS"))
+            printf("note: OPENBLAS_CORETYPE=%s is set, so OpenBLAS runs the kernels it names (%s), not "
+                   "necessarily the fastest for this CPU; unset it unless that is meant\n",
+                   coretype, pt_blas_info());
         pt_config_write_ini(&ex->cfg, stdout);
         fflush(stdout);
     }

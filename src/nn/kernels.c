@@ -135,9 +135,7 @@ PtKernelSet pt_kernels_active_set(void) {
         PtKernelSet set = PT_KSET_GENERIC;
         if (pt_kernels_parse(getenv("PRETEXT_KERNELS"), &set, &err) != 0)
             pt_fatal("PRETEXT_KERNELS: %s", err.msg);
-        g_set = set;
-        g_chosen = 1;
-        pt_fp_flush_denormals(1);
+        pt_kernels_use(set); /* the choice, and the arithmetic mode with it */
     }
     return g_set;
 }

@@ -35,6 +35,13 @@ out="$("$bin" bench --workload train1 --seconds 0.1 --repeats 1 --json)" || fail
 [ "$(printf '%s\n' "$out" | grep -c '^{')" -eq 1 ] || fail "--workload train1 printed: $out"
 printf '%s\n' "$out" | grep -q '"workload": "train1"' || fail "--workload train1 printed: $out"
 
+# The workloads outside `all` run when named, at their own batch.
+for pair in train32:32 infer64:64; do
+    w="${pair%%:*}" b="${pair##*:}"
+    out="$("$bin" bench --workload "$w" --seconds 0.1 --repeats 1 --json)" || fail "$w alone failed"
+    printf '%s\n' "$out" | grep -q "\"workload\": \"$w\", \"batch\": $b," || fail "--workload $w printed: $out"
+done
+
 # Misuse is a usage error (exit 2), not a crash or a silent default.
 for bad in "--workload nope" "--repeats 0" "--seconds -1" "--threads x" "--frobnicate" "--seconds"; do
     # shellcheck disable=SC2086

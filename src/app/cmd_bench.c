@@ -42,7 +42,7 @@
 #define BENCH_CLASSES 10
 #define BENCH_MAX_REPEATS 1000
 
-enum { BENCH_TRAIN64, BENCH_TRAIN1, BENCH_INFER, BENCH_TRAIN32, BENCH_NUM_WORKLOADS };
+enum { BENCH_TRAIN64, BENCH_TRAIN1, BENCH_INFER, BENCH_TRAIN32, BENCH_INFER64, BENCH_NUM_WORKLOADS };
 
 typedef struct {
     const char *name;
@@ -56,6 +56,7 @@ static const BenchWorkload WORKLOADS[BENCH_NUM_WORKLOADS] = {
     {"train1", 1, 1, BENCH_FLOP_TRAIN},
     {"infer", 1000, 0, BENCH_FLOP_FORWARD},
     {"train32", 32, 1, BENCH_FLOP_TRAIN}, /* one rank's half of a batch-64 step on 2 ranks */
+    {"infer64", 64, 0, BENCH_FLOP_FORWARD}, /* the batch of validation and of the trials' tests */
 };
 
 typedef struct {
@@ -80,6 +81,8 @@ void pt_cmd_bench_usage(FILE *out) {
             "                 infer:   inference forward + loss, batch 1000\n"
             "                 train32: (not in all) train64 at batch 32, one rank's share of a\n"
             "                          batch-64 step on 2 ranks\n"
+            "                 infer64: (not in all) infer at batch 64, the batch of validation\n"
+            "                          and of every test evaluation\n"
             "                 sgemm:   (not in all) BLAS sgemm on 2048x2048 matrices: the\n"
             "                          machine's arithmetic limit, in GFLOP/s\n"
             "  --seconds S    length of one timed repetition (default 2)\n"
@@ -262,11 +265,11 @@ int pt_cmd_bench(int argc, char **argv) {
             sgemm = 0;
             int found = all;
             for (int k = 0; k < BENCH_NUM_WORKLOADS; k++) {
-                selected[k] = (all && k != BENCH_TRAIN32) || !strcmp(value, WORKLOADS[k].name);
+                selected[k] = (all && k != BENCH_TRAIN32 && k != BENCH_INFER64) || !strcmp(value, WORKLOADS[k].name);
                 found |= selected[k];
             }
             if (!found) {
-                fprintf(stderr, "pretext bench: unknown workload '%s' (train64, train1, infer, train32, all)\n", value);
+                fprintf(stderr, "pretext bench: unknown workload '%s' (train64, train1, infer, train32, infer64, all)\n", value);
                 return PT_EXIT_USAGE;
             }
             i++;

@@ -235,23 +235,51 @@ void KFN(relu_maxpool_forward)(float *restrict out, uint8_t *restrict argmax, co
             }
 }
 
+/* One 2x2 window's gradient: each of the four positions gets g where the argmax names it and +0
+ * elsewhere (argmax PT_POOL_DEAD: all four +0), selected with bit masks as in
+ * conv_c1_pool_grad_window64. The four outputs are separate restrict pointers: written through one
+ * pointer with offsets, GCC could not rule out overlap and ran a scalar loop with four
+ * mispredicted branches per channel (5% of a training step). C is a constant in the model's
+ * case (32), so the loop is unrolled into full-width vectors. */
+static inline void maxpool_grad_window(float *restrict d00, float *restrict d01, float *restrict d10,
+                                       float *restrict d11, const float *restrict g,
+                                       const uint8_t *restrict am, int C) {
+    for (int c = 0; c < C; c++) {
+        uint32_t gbits;
+        memcpy(&gbits, &g[c], sizeof gbits);
+        uint32_t q = am[c];
+        d00[c] = bits_float(gbits & (0u - (uint32_t)(q == 0)));
+        d01[c] = bits_float(gbits & (0u - (uint32_t)(q == 1)));
+        d10[c] = bits_float(gbits & (0u - (uint32_t)(q == 2)));
+        d11[c] = bits_float(gbits & (0u - (uint32_t)(q == 3)));
+    }
+}
+
+__attribute__((noinline)) static void maxpool_grad_window32(float *restrict d00, float *restrict d01,
+                                                            float *restrict d10, float *restrict d11,
+                                                            const float *restrict g,
+                                                            const uint8_t *restrict am) {
+    maxpool_grad_window(d00, d01, d10, d11, g, am, 32);
+}
+
+__attribute__((noinline)) static void maxpool_grad_window_any(float *restrict d00, float *restrict d01,
+                                                              float *restrict d10, float *restrict d11,
+                                                              const float *restrict g,
+                                                              const uint8_t *restrict am, int C) {
+    maxpool_grad_window(d00, d01, d10, d11, g, am, C);
+}
+
 void KFN(maxpool_backward)(float *restrict dx, const float *restrict dout,
                            const uint8_t *restrict argmax, int B, int H, int W, int C) {
     int PH = H / 2, PW = W / 2;
     for (int b = 0; b < B; b++)
         for (int pi = 0; pi < PH; pi++)
             for (int pj = 0; pj < PW; pj++) {
-                float *restrict r0 = dx + (((size_t)b * H + 2 * pi) * W + 2 * pj) * C;
-                float *restrict r1 = r0 + (size_t)W * C;
+                float *r0 = dx + (((size_t)b * H + 2 * pi) * W + 2 * pj) * C;
+                float *r1 = r0 + (size_t)W * C;
                 size_t o = (((size_t)b * PH + pi) * PW + pj) * C;
-                const float *restrict g = dout + o;
-                const uint8_t *restrict am = argmax + o;
-                for (int c = 0; c < C; c++) {
-                    r0[c] = am[c] == 0 ? g[c] : 0.0f;
-                    r0[C + c] = am[c] == 1 ? g[c] : 0.0f;
-                    r1[c] = am[c] == 2 ? g[c] : 0.0f;
-                    r1[C + c] = am[c] == 3 ? g[c] : 0.0f;
-                }
+                if (C == 32) maxpool_grad_window32(r0, r0 + C, r1, r1 + C, dout + o, argmax + o);
+                else maxpool_grad_window_any(r0, r0 + C, r1, r1 + C, dout + o, argmax + o, C);
             }
 }
 

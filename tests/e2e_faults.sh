@@ -40,8 +40,10 @@ le() { python3 -c "import sys; sys.exit(0 if $1 <= $2 else 1)"; }
 # mpirun, which reaches the ranks a second later, to land in the trials); the kills follow
 # progress lines, so their timing does not depend on the machine's speed.
 python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 3000 500
+# run.phase_groups=1: both phases data-parallel on both ranks, one after the other, so that rank 0's
+# progress lines mark every moment of both (faults with phases in two groups: e2e_study.sh).
 cfg=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=4 trials.self_supervised=4
-     trials.labels=300 trials.epochs=8 downstream.frozen_epochs=4 downstream.finetune_epochs=4)
+     trials.labels=300 trials.epochs=8 downstream.frozen_epochs=4 downstream.finetune_epochs=4 run.phase_groups=1)
 
 # wait_for FILE PATTERN PID: until PATTERN appears in FILE (0) or PID ends (1).
 wait_for() {

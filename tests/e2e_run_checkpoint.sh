@@ -9,9 +9,11 @@ set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
 . "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+# run.phase_groups=1: the phases data-parallel on both ranks, one after the other (phases in two
+# groups, stopped and resumed: e2e_study.sh).
 cfg=(data.train_images=1600 benchmark.epochs=3 pretext.epochs=3 trials.supervised=2
      trials.self_supervised=2 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
-     downstream.finetune_epochs=1)
+     downstream.finetune_epochs=1 run.phase_groups=1)
 run() { pt_mpiexec -n 2 "$bin" run "$@"; }
 passed=0
 for gsum in auto mpi; do

@@ -7,13 +7,13 @@ src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
 . "$src/tests/mpi_launcher.sh" # pt_mpiexec: the build's launcher, with the flags it accepts
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 (unset OPENBLAS_CORETYPE; pt_mpiexec -n 2 "$bin" run --config "$src/configs/smoke.ini" --out "$tmp/smoke.h5") > "$tmp/log" 2>&1 \
-  || { cat "$tmp/log"; echo "FAIL: smoke run exited $?"; exit 1; }
+  || { rc=$?; cat "$tmp/log"; echo "FAIL: smoke run exited $rc"; exit 1; }
 cat "$tmp/log"
 grep -q "trial supervised" "$tmp/log" || { echo "FAIL: no trial progress lines"; exit 1; }
 # An environment forcing OpenBLAS's kernels is pointed out (the rerun finds everything done).
 ! grep -q "^note: OPENBLAS_CORETYPE" "$tmp/log" || { echo "FAIL: the OPENBLAS_CORETYPE note without the variable"; exit 1; }
 OPENBLAS_CORETYPE=Haswell pt_mpiexec -n 2 "$bin" run --config "$src/configs/smoke.ini" --out "$tmp/smoke.h5" > "$tmp/log2" 2>&1 \
-  || { cat "$tmp/log2"; echo "FAIL: the rerun exited $?"; exit 1; }
+  || { rc=$?; cat "$tmp/log2"; echo "FAIL: the rerun exited $rc"; exit 1; }
 if "$bin" --version | grep -q '^blas: OpenBLAS'; then
   grep -q "^note: OPENBLAS_CORETYPE=Haswell is set" "$tmp/log2" || { cat "$tmp/log2"; echo "FAIL: no note on OPENBLAS_CORETYPE"; exit 1; }
 else

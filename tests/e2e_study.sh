@@ -10,7 +10,9 @@
 #   3. benchmark.from / pretext.from take the phases of an earlier file (bit-identical weights,
 #      nothing retrained) and refuse another phase configuration, a missing seed, other data;
 #   4. interrupted during the phases (as by a signal) and killed (-9) during the trials, the
-#      reruns resume and end with exactly the trials of the uninterrupted run.
+#      reruns resume and end with exactly the trials of the uninterrupted run;
+#   5. one seed at np 2: auto trains its benchmark and pretext phases at the same time (a group of
+#      one rank each), bit-identical to np 1.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 bin="${PRETEXT_BINARY:-$src/build/pretext}"
@@ -61,7 +63,7 @@ seg = f["provenance/segments"]
 assert [x.decode() for x in seg["status"][:]] == ["complete"]
 print("layout ok:", {k: round(float(g["test_accuracy"][:].mean()), 4) for k, g in t.items()})
 EOF
-grep -q "phases: 3 seeds on 2 groups" "$tmp/a.log" || fail "the run does not say it used 2 phase groups"
+grep -q "phases: 6 phases of 3 seed(s) on 2 groups" "$tmp/a.log" || fail "the run does not say it used 2 phase groups"
 echo "ok   1. study at np 2 in 2 phase groups ($((SECONDS - t0))s)"
 
 # 2. Trials independent of rank count and grouping, for equal phase weights.
@@ -133,7 +135,9 @@ expect_refusal "other data" "computed from other data" "${study[@]}" "data.dir=$
 
 # 4. Interrupted in the phases, killed in the trials: resumed to the same trials.
 set +e
-run 2 --out "$tmp/int.h5" "${study[@]}" run.phase_groups=2 --stop-after-epochs 2 > "$tmp/int1.log" 2>&1; rc=$?
+# Each rank counts its own group's epochs: group 0 trains the 3 benchmarks (1 epoch each) and never
+# reaches 5; group 1 stops itself after its 5th, the first of seed 3's pretext phase (2 epochs).
+run 2 --out "$tmp/int.h5" "${study[@]}" run.phase_groups=2 --stop-after-epochs 5 > "$tmp/int1.log" 2>&1; rc=$?
 set -e
 [ "$rc" -eq 75 ] || fail "stopped during the phases: exit $rc, expected 75"
 "$py" -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert 'checkpoint' in f, list(f)" "$tmp/int.h5" || fail "no checkpoint after the stop"
@@ -143,18 +147,46 @@ grep -q "resuming after epoch" "$tmp/int2.log" || fail "the rerun did not resume
 # killed during the trials
 "$mpiexec" -n 2 "$bin" run --out "$tmp/kill.h5" "${study[@]}" run.phase_groups=2 > "$tmp/kill1.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do grep -q "^trial " "$tmp/kill1.log" 2> /dev/null && break; sleep 0.05; done
+# killed once rank 1 has finished a trial: it takes trials only after its group's phases
+for _ in $(seq 600); do grep -q "^trial .* on rank 1:" "$tmp/kill1.log" 2> /dev/null && break; sleep 0.05; done
 pkill -9 -f "pretext run --out $tmp/kill.h5" || true
 wait "$pid" || true
-grep -q "^trial " "$tmp/kill1.log" || fail "the kill came before any trial finished"
+grep -q "^trial .* on rank 1:" "$tmp/kill1.log" || fail "the kill came before rank 1 finished a trial"
 run 2 --out "$tmp/kill.h5" "${study[@]}" run.phase_groups=2 > "$tmp/kill2.log" 2>&1 || fail "resume after the kill exited $?"
-# seed 2's phases (group 1, led by rank 1) were over before rank 1 took its first trial, so the
-# rerun reports them: rank 0 speaks for every group, not only its own
-for phase in benchmark pretext; do
-  grep -q "^$phase of seed 2: already done" "$tmp/kill2.log" || fail "the rerun did not say $phase of seed 2 was already done"
+# group 1 (rank 1) trained the pretext phases of seeds 1-3 (units 1, 3, 5), over before rank 1
+# took its first trial, so the rerun reports them: rank 0 speaks for every group, not only its own
+# (rank 0's own group trained the benchmarks)
+for seed in 1 2 3; do
+  grep -q "^pretext of seed $seed: already done" "$tmp/kill2.log" || fail "the rerun did not say pretext of seed $seed was already done"
 done
 "$py" -c "import h5py,sys; s=h5py.File(sys.argv[1])['provenance/segments/status'][:]; print([x.decode() for x in s]); assert s[0]==b'running' and s[-1]==b'complete'" "$tmp/kill.h5" \
   || fail "the killed segment and the completing one are not both in /provenance/segments"
 "$py" "$src/tests/results_tool.py" same-trials "$tmp/a.h5" "$tmp/kill.h5" > /dev/null || fail "trials after a kill differ"
 echo "ok   4. stop in the phases and kill in the trials resumed to the same trials ($((SECONDS - t0))s)"
+
+# 5. One seed on 2 ranks: the cost model (auto) gives its benchmark and its pretext phase a group
+#    of one rank each, trained at the same time; one rank trains exactly as a 1-rank run does, so
+#    phases and trials are bit-identical to np 1 (which trains both phases one after the other).
+single=("data.dir=$tmp/data" benchmark.epochs=2 pretext.epochs=2 trials.supervised=2 trials.self_supervised=2
+        trials.labels=30 trials.epochs=1 downstream.frozen_epochs=1 downstream.finetune_epochs=1)
+run 1 --out "$tmp/s1.h5" "${single[@]}" > "$tmp/s1.log" 2>&1 || { fail "one seed at np 1 exited $?"; tail "$tmp/s1.log"; }
+run 2 --out "$tmp/s2.h5" "${single[@]}" > "$tmp/s2.log" 2>&1 || { fail "one seed at np 2 exited $?"; tail "$tmp/s2.log"; }
+grep -q "phases: 2 phases of 1 seed(s) on 2 groups of about 1 ranks" "$tmp/s2.log" \
+  || { fail "auto did not train one seed's two phases at the same time on 2 ranks"; grep "phase" "$tmp/s2.log" | head; }
+for phase in benchmark pretext; do # each reported once, as it ends
+  [ "$(grep -c "^$phase: test_loss" "$tmp/s2.log")" -eq 1 ] || fail "np 2: '$phase: test_loss' not reported exactly once"
+done
+"$py" - "$tmp/s1.h5" "$tmp/s2.h5" <<'EOF' || fail "one seed: np 2 with 2 groups differs from np 1"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+for p in ("benchmark", "pretext"):
+    for w in a[f"{p}/weights"]:
+        assert np.array_equal(a[f"{p}/weights/{w}"][:], b[f"{p}/weights/{w}"][:]), (p, w)
+    for h in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert np.array_equal(a[f"{p}/history/{h}"][:], b[f"{p}/history/{h}"][:]), (p, h)
+    assert a[f"{p}/test_accuracy"][()] == b[f"{p}/test_accuracy"][()], p
+print("one seed: phases at np 2 (2 groups) bit-identical to np 1")
+EOF
+"$py" "$src/tests/results_tool.py" same-trials "$tmp/s1.h5" "$tmp/s2.h5" > /dev/null || fail "one seed: trials at np 2 differ from np 1"
+echo "ok   5. one seed at np 2: benchmark and pretext at the same time, bit-identical to np 1 ($((SECONDS - t0))s)"
 exit "$failed"

@@ -106,9 +106,10 @@ log "layout: ranks 0,1 on $TH_A and 2,3 on $TH_B, MPI_COMM_TYPE_SHARED: 2 nodes 
 
 # ---- 1. data-parallel phases on both layouts, both gradient sums --------------------------------
 "$py" "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 6000 1000
+# run.phase_groups=1: each phase data-parallel on all 4 ranks of both hosts
 cfg=(data.dir="$tmp/data" data.train_images=3000 benchmark.epochs=1 pretext.epochs=1
      trials.supervised=2 trials.self_supervised=2 trials.labels=40 trials.epochs=2
-     downstream.frozen_epochs=1 downstream.finetune_epochs=1)
+     downstream.frozen_epochs=1 downstream.finetune_epochs=1 run.phase_groups=1)
 gradsum_line=0
 case "$GRADSUM_LOG_CHECK" in
     1) gradsum_line=1 ;;
@@ -204,7 +205,7 @@ PY
 # first epoch's checkpoint is in the file.
 kcfg=(data.dir="$tmp/data" benchmark.epochs=3 pretext.epochs=1 trials.supervised=1
       trials.self_supervised=1 trials.labels=40 trials.epochs=1 downstream.frozen_epochs=1
-      downstream.finetune_epochs=1)
+      downstream.finetune_epochs=1 run.phase_groups=1)
 kcmd=(-np 4 "$bin" run --out "$tmp/killed.h5" "${kcfg[@]}")
 t0=$EPOCHREALTIME
 mpi "$tmp/log_reference" "$two" -np 4 "$bin" run --out "$tmp/reference.h5" "${kcfg[@]}" \

@@ -50,8 +50,9 @@ typedef struct {
     int n_seeds;
     uint64_t seeds[PT_MAX_SEEDS];           /* the experiment seeds, in order */
     /* the phases' groups of ranks */
-    int n_groups;                           /* groups training seeds' phases at once (>= 1) */
-    int group;                              /* this rank's group; seeds s with s % n_groups == group */
+    int n_groups;                           /* groups training phases at once (>= 1) */
+    int group;                              /* this rank's group: it trains the phase units u (see
+                                             * pt_experiment_phase_units) with u % n_groups == group */
     PtDist group_dist;                      /* the group's ranks (the world when n_groups == 1) */
     int *group_leader;                      /* (n_groups) world rank of each group's first rank */
     long epochs_run;                        /* phase epochs this rank's group completed in this run */
@@ -97,10 +98,14 @@ void pt_experiment_on_event(PtExperiment *ex, int rank, const unsigned char *msg
 int pt_trials_run(PtExperiment *ex);
 void pt_trials_free(PtExperiment *ex);
 
-/* How many groups of ranks train the seeds' phases: run.phase_groups, or the cost model's
- * choice (docs/performance.md), which measures the step and allreduce costs it needs on the
- * spot. Writes one line per candidate into the log on rank 0. Collective. */
+/* How many groups of ranks train the phases: run.phase_groups (at most the phase units and the
+ * ranks), or the cost model's choice (docs/performance.md), which measures the step and allreduce
+ * costs it needs on the spot. Writes one line per candidate into the log on rank 0. Collective. */
 int pt_phase_groups_choose(PtExperiment *ex);
+
+/* The phase units of a run: n_seeds times the phases the config trains (benchmark and pretext,
+ * or pretext alone). Unit u = seed index * (phases per seed) + the phase's index among them. */
+int pt_experiment_phase_units(const PtConfig *cfg, int n_seeds);
 
 /* The Keras weights file of seed index s's phase. */
 void pt_experiment_weights_path(const PtExperiment *ex, int s, PtPhaseId phase, char *buf, size_t n);

@@ -14,10 +14,12 @@
 #      with `mpirun -np $(nproc)`: wall time, its FLOP count (from the effective config stored in
 #      the results file), achieved GFLOP/s, and the floor = FLOP / the summed sgemm rate of 1.
 #
-# Usage: scripts/dev/bench.sh [--experiment full|small|none] [--seconds S] [--repeats R] [--np N]
-#                         [--kernels K | --as-avx2]
+# Usage: scripts/dev/bench.sh [--experiment full|small|none] [--experiment-repeats E] [--seconds S]
+#                         [--repeats R] [--np N] [--kernels K | --as-avx2]
 #   --experiment  full: configs/session5.ini (minutes); small: session5 on 12,000 images with
 #                 2+2 trials; none: skip part 5. Default full.
+#   --experiment-repeats E  run part 5 E times (default 1) and analyse the run of median wall
+#                 time (on a shared host one run can be 15% off; every wall time is printed)
 #   --seconds S   one timed repetition of parts 1-2 (default 2); --repeats R (default 5)
 #   --np N        ranks of parts 3 and 5 (default: nproc)
 #   --kernels K   pretext's kernel set in every part: auto (default), avx512, avx2, generic
@@ -31,6 +33,7 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 experiment=full
+experiment_repeats=1
 seconds=2
 repeats=5
 np="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"
@@ -42,6 +45,7 @@ as_avx2=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --experiment) experiment="$2"; shift 2 ;;
+        --experiment-repeats) experiment_repeats="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --repeats) repeats="$2"; shift 2 ;;
         --np) np="$2"; shift 2 ;;
@@ -52,6 +56,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$experiment" in full|small|none) ;; *) echo "bench.sh: --experiment full|small|none" >&2; exit 2 ;; esac
+case "$experiment_repeats" in ''|*[!0-9]*|0) echo "bench.sh: --experiment-repeats needs a whole number >= 1" >&2; exit 2 ;; esac
 
 if [ -z "${PRETEXT_BINARY:-}" ]; then
     if [ ! -x "$repo/build/pretext" ]; then
@@ -176,11 +181,21 @@ if [ "$experiment" != none ]; then
     [ "$experiment" = small ] && exp_args+=(data.train_images=12000 trials.supervised=2 trials.self_supervised=2)
     echo
     echo "## 5. the whole experiment ($experiment): mpirun -np $np pretext run ${exp_args[*]#$repo/}"
-    t0="$(date +%s.%N)"
-    "$mpirun" "${bind_core[@]}" -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment.h5" --force \
-        >"$work/experiment.log" 2>&1
-    t1="$(date +%s.%N)"
-    wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')"
+    : >"$work/experiment-walls.txt"
+    for ((rep = 1; rep <= experiment_repeats; rep++)); do
+        t0="$(date +%s.%N)"
+        "$mpirun" "${bind_core[@]}" -np "$np" "$pretext" run "${exp_args[@]}" --out "$work/experiment-$rep.h5" \
+            --force >"$work/experiment-$rep.log" 2>&1
+        t1="$(date +%s.%N)"
+        echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') $rep" >>"$work/experiment-walls.txt"
+    done
+    # The run of median wall time (the lower middle one for an even count) is analysed.
+    read -r wall chosen < <(sort -g "$work/experiment-walls.txt" | sed -n "$(((experiment_repeats + 1) / 2))p")
+    if [ "$experiment_repeats" -gt 1 ]; then
+        echo "wall times of $experiment_repeats runs: $(sort -g "$work/experiment-walls.txt" | awk '{ printf "%s%s s", sep, $1; sep = ", " }'); run $chosen (the median) analysed"
+    fi
+    cp "$work/experiment-$chosen.log" "$work/experiment.log"
+    cp "$work/experiment-$chosen.h5" "$work/experiment.h5"
     # FLOP count from the effective config stored in the results file (see docs/performance.md).
     run_seconds="$(sed -n 's/^done in \([0-9.]*\)s.*/\1/p' "$work/experiment.log" | tail -1)"
     "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" "$np" "${run_seconds:-$wall}" <<'EOF' | tee "$work/experiment.txt"

@@ -51,6 +51,25 @@ static int phase_classes(const PtExperiment *ex, PtPhaseId p) {
 
 static int phase_wanted(const PtConfig *cfg, PtPhaseId p) { return p != PT_PHASE_BENCHMARK || cfg->benchmark_enabled; }
 
+/* The phases to train are units (seed, phase): the wanted phases of seed 0 in phase order, then
+ * seed 1's, and so on; unit u is trained by group u % n_groups. One seed's benchmark and pretext
+ * phases are independent, so with two groups they train at the same time. */
+int pt_experiment_phase_units(const PtConfig *cfg, int n_seeds) {
+    int per_seed = 0;
+    for (int p = 0; p < PT_NUM_PHASES; p++) per_seed += phase_wanted(cfg, (PtPhaseId)p);
+    return n_seeds * per_seed;
+}
+
+static int phase_group(const PtExperiment *ex, int s, PtPhaseId p) {
+    int per_seed = 0, k = 0;
+    for (int q = 0; q < PT_NUM_PHASES; q++) {
+        if (!phase_wanted(&ex->cfg, (PtPhaseId)q)) continue;
+        if (q < (int)p) k++;
+        per_seed++;
+    }
+    return (s * per_seed + k) % ex->n_groups;
+}
+
 uint64_t pt_experiment_trial_seed(const PtConfig *cfg, uint64_t experiment_seed, int kind, int index) {
     return cfg->trials_paired ? pt_stream_trial_pair(experiment_seed, index)
                               : pt_stream_trial(experiment_seed, kind, index);
@@ -198,7 +217,9 @@ static void record_phase(PtExperiment *ex, int s, PtPhaseId p, double test_loss,
     pt_experiment_weights_path(ex, s, p, path, sizeof path);
     PtError err;
     if (pt_keras_weights_save(path, weights, phase_classes(ex, p), &err) != 0) pt_fatal("%s", err.msg);
-    if (ex->n_groups > 1 || ex->n_seeds > 1)
+    if (ex->n_groups > 1 && ex->n_seeds == 1)
+        pt_log(1, "%s: test_loss %.4f - test_accuracy %.4f - %.1fs\n", pt_phase_names[p], test_loss, test_acc, seconds);
+    else if (ex->n_seeds > 1)
         pt_log(1, "%s of seed %llu: test_loss %.4f - test_accuracy %.4f - %.1fs\n", pt_phase_names[p],
                (unsigned long long)ex->seeds[s], test_loss, test_acc, seconds);
 }
@@ -401,7 +422,7 @@ static int train_phase(PtExperiment *ex, int s, PtPhaseId p, PhaseStart *start) 
         double test_loss, test_acc;
         pt_evaluate(model, &test, EVAL_BATCH, g, &test_loss, &test_acc);
         double seconds = seconds_before + (pt_now() - t0);
-        if (ex->n_seeds == 1)
+        if (ex->n_seeds == 1 && ex->n_groups == 1) /* otherwise rank 0 says it as the results come in */
             pt_log(1, "%s: test_loss %.4f - test_accuracy %.4f - %.1fs\n", name, test_loss, test_acc, seconds);
         if (g->rank == 0) {
             if (ex->world.rank == 0) {
@@ -464,7 +485,7 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
     for (int s = 0; s < ex->n_seeds; s++)
         for (int p = 0; p < PT_NUM_PHASES; p++) {
             int i = s * PT_NUM_PHASES + p;
-            int g = s % ex->n_groups;
+            int g = phase_group(ex, s, (PtPhaseId)p);
             PhaseStart *st = &starts[i];
             st->done = state[2 * i];
             st->epochs = state[2 * i + 1];
@@ -535,14 +556,15 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
     free(state);
 }
 
-/* Every seed of this rank's group, every phase it still needs; then the group's first rank tells
- * rank 0 its phases are over. Returns PT_FIT_*. */
+/* Every phase unit of this rank's group that still needs training, in unit order; then the
+ * group's first rank tells rank 0 its phases are over. Returns PT_FIT_*. */
 static int train_group_phases(PtExperiment *ex, PhaseStart *starts) {
     int status = PT_FIT_OK;
-    for (int s = ex->group; s < ex->n_seeds && status == PT_FIT_OK; s += ex->n_groups)
+    for (int s = 0; s < ex->n_seeds && status == PT_FIT_OK; s++)
         for (int p = 0; p < PT_NUM_PHASES && status == PT_FIT_OK; p++) {
             PhaseStart *st = &starts[s * PT_NUM_PHASES + p];
             if (!phase_wanted(&ex->cfg, (PtPhaseId)p)) continue;
+            if (phase_group(ex, s, (PtPhaseId)p) != ex->group) continue;
             if (st->done) continue; /* distribute_starts said so */
             /* a stop ordered while nothing was training: honour it before starting */
             if (ex->world.rank != 0 && ex->group_dist.rank == 0 && pt_scheduler_stop_ordered(ex->sched))
@@ -585,8 +607,11 @@ int pt_experiment_run(PtExperiment *ex) {
     if (ex->world.rank == 0) {
         ex->group_phases_over = pt_calloc((size_t)ex->n_groups, sizeof *ex->group_phases_over);
         if (ex->n_groups > 1)
-            pt_log(1, "phases: %d seeds on %d groups of about %d ranks (run.phase_groups = %s)\n", ex->n_seeds,
-                   ex->n_groups, R / ex->n_groups, ex->cfg.run_phase_groups);
+            pt_log(1, "phases: %d phases of %d seed(s) on %d groups of about %d ranks, trained at the same time "
+                      "(run.phase_groups = %s); the epoch lines are rank 0's group's, the other groups' phases "
+                      "are reported as they end\n",
+                   pt_experiment_phase_units(&ex->cfg, ex->n_seeds), ex->n_seeds, ex->n_groups, R / ex->n_groups,
+                   ex->cfg.run_phase_groups);
     }
 
     pt_trials_prepare(ex); /* the queue exists from the start: rank 0 answers it during its phases */

@@ -1,21 +1,25 @@
-/* phase_groups.c: into how many groups of ranks the seeds' phases are split (see
- * pt_experiment.h). With S seeds and R ranks, G groups of p = R/G ranks each train ceil(S/G) seeds'
- * phases one after another, data-parallel inside the group, while ranks of groups that are done
- * run trials. The cost model (docs/performance.md), from costs measured here at start:
+/* phase_groups.c: into how many groups of ranks the phases are split (see pt_experiment.h). The
+ * phases to train are units (seed, phase): S seeds give U = 2S units (S without the benchmark).
+ * With R ranks, G groups of p = R/G ranks each train the units u with u % G == g one after
+ * another, data-parallel inside the group, while ranks of groups that are done run trials. One
+ * seed's benchmark and pretext are two units, so two groups train them at the same time. The cost
+ * model (docs/performance.md), from costs measured here at start:
  *
  *   t_step(b)     = t0 + b * t1              a training step of b images on one rank (measured at
  *                                            two batch sizes, the slowest rank's)
  *   t_sum(p)      = measured allreduce of the gradient (n_params floats) within groups of p ranks
- *   P(p)          = sum over the phases of epochs * ceil(n_fit / B) * (t_step(ceil(B / p)) + t_sum(p))
- *                   + (epochs * n_val + n_test) * t_fwd / p     (validation and test passes)
+ *   P_k(p)        = epochs_k * ceil(n_fit / B_k) * (t_step(ceil(B_k / p)) + t_sum(p))
+ *                   + (epochs_k * n_val + n_test) * t_fwd / p   (phase k, with its validation
+ *                   and test passes)
  *   W             = the trials' work: sum over trials of epochs * (ceil(n_fit(labels) / b_t) *
  *                   t_trial + n_val(labels) * t_fwd) + n_test * t_fwd, with t_trial a measured
  *                   step at the trials' batch size b_t and t_fwd = t1 * 4.42 / 12.86 a forward image
- *   makespan(G)   = max( ceil(S / G) * P(R / G),  (S * (R / G) * P(R / G) + W) / R )
+ *   makespan(G)   = max( max over groups g of the sum of P_k(p) over g's units,
+ *                        (p * the sum of P_k(p) over all units + W) / R )
  *
  * The first term is the slowest group's phases (nothing shortens it); the second is all the work
  * spread evenly over the ranks (the trials fill the time the phases leave). The smallest makespan
- * wins; ties go to fewer groups. run.phase_groups = N forces N (at most S and R). */
+ * wins; ties go to fewer groups. run.phase_groups = N forces N (at most U and R). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +98,8 @@ static double measure_sum(int p, size_t n) {
 int pt_phase_groups_choose(PtExperiment *ex) {
     const PtConfig *cfg = &ex->cfg;
     int S = ex->n_seeds, R = ex->world.size;
-    int most = S < R ? S : R;
+    int U = pt_experiment_phase_units(cfg, S);
+    int most = U < R ? U : R;
     if (most <= 1) return 1;
     int forced = pt_config_phase_groups(cfg);
     if (forced > 0) return forced < most ? forced : most;
@@ -139,19 +144,30 @@ int pt_phase_groups_choose(PtExperiment *ex) {
     for (int G = 1; G <= most; G++) {
         int p = R / G; /* the smaller groups' size (groups differ by at most one rank) */
         double sum = p > 1 ? measure_sum(p, n_grad) : 0.0;
-        double phase = 0.0; /* P(p): the phases of one seed */
+        double cost[PT_NUM_PHASES]; /* P_k(p) */
         for (int k = 0; k < PT_NUM_PHASES; k++) {
             double steps = ceil((double)n_fit / B[k]);
             double local = ceil((double)B[k] / p);
             /* training steps, then each epoch's validation and the final test, split over p */
-            phase += E[k] * steps * (t0 + local * t1 + sum) + (E[k] * n_val + n_test) * t_fwd / p;
+            cost[k] = E[k] * steps * (t0 + local * t1 + sum) + (E[k] * n_val + n_test) * t_fwd / p;
         }
-        double groups_first = ceil((double)S / G) * phase;
-        double spread = ((double)S * p * phase + trial_work) / R;
+        /* the units in order, dealt round-robin to the groups (experiment.c's phase_group) */
+        double *group_time = pt_calloc((size_t)G, sizeof *group_time), all = 0.0, groups_first = 0.0;
+        int u = 0;
+        for (int s = 0; s < S; s++)
+            for (int k = 0; k < PT_NUM_PHASES; k++) {
+                if (k == PT_PHASE_BENCHMARK && !cfg->benchmark_enabled) continue;
+                group_time[u++ % G] += cost[k];
+                all += cost[k];
+            }
+        for (int g = 0; g < G; g++)
+            if (group_time[g] > groups_first) groups_first = group_time[g];
+        free(group_time);
+        double spread = ((double)p * all + trial_work) / R;
         double makespan = groups_first > spread ? groups_first : spread;
-        pt_log(1, "phase groups: G = %d of %d ranks: t_sum = %.3g s, phases of a seed %.1f s, slowest group %.1f s, "
+        pt_log(1, "phase groups: G = %d of %d ranks: t_sum = %.3g s, a phase %.1f s, slowest group %.1f s, "
                   "all work / ranks %.1f s: makespan %.1f s\n",
-               G, p, sum, phase, groups_first, spread, makespan);
+               G, p, sum, cost[PT_PHASE_PRETEXT], groups_first, spread, makespan);
         if (makespan < best_makespan * 0.999) {
             best_makespan = makespan;
             best = G;

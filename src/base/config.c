@@ -109,7 +109,7 @@ static const KeySpec keys[] = {
     {"run", "kernels", KEY_ENUM, FIELD(run_kernels), 0, 0, 0, 0, 0, 0, kernels_values, 0,
      "auto", "the engine's kernel set: auto (the best set every rank's CPU supports), avx512, avx2 or generic (an error if a CPU lacks it); PRETEXT_KERNELS sets it when this key is auto; changes only float rounding"},
     {"run", "phase_groups", KEY_STRING, FIELD(run_phase_groups), NO_RANGE, 0, "auto",
-     "with several seeds: into how many groups of ranks the job splits to train the seeds' phases at once (each group data-parallel); auto: a cost model chooses (docs/performance.md); changes only float rounding of the phases"},
+     "into how many groups of ranks the job splits to train phases at the same time (each group data-parallel; a seed's benchmark and pretext phases are independent, so even one seed has two to share out); auto: a cost model chooses (docs/performance.md); 1: every phase on all ranks, one after the other; changes only float rounding of the phases"},
 };
 
 #define KEY_COUNT ((int)(sizeof keys / sizeof keys[0]))

@@ -12,7 +12,9 @@
 #   4. interrupted during the phases (as by a signal) and killed (-9) during the trials, the
 #      reruns resume and end with exactly the trials of the uninterrupted run;
 #   5. one seed at np 2: auto trains its benchmark and pretext phases at the same time (a group of
-#      one rank each), bit-identical to np 1.
+#      one rank each), bit-identical to np 1, and the file records the grouping; SIGTERM to rank 1
+#      alone during the phases stops the run (75), and the rerun keeps the file's grouping and
+#      resumes to the same phases and trials.
 set -euo pipefail
 src="${PRETEXT_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 bin="${PRETEXT_BINARY:-$src/build/pretext}"
@@ -188,5 +190,39 @@ for p in ("benchmark", "pretext"):
 print("one seed: phases at np 2 (2 groups) bit-identical to np 1")
 EOF
 "$py" "$src/tests/results_tool.py" same-trials "$tmp/s1.h5" "$tmp/s2.h5" > /dev/null || fail "one seed: trials at np 2 differ from np 1"
-echo "ok   5. one seed at np 2: benchmark and pretext at the same time, bit-identical to np 1 ($((SECONDS - t0))s)"
+"$py" -c "import h5py,sys; g=h5py.File(sys.argv[1])['provenance/segments/phase_groups'][:]; assert list(g)==[2], g" "$tmp/s2.h5" \
+  || fail "the file does not record the 2 phase groups"
+# A signal to rank 1 alone while it trains the pretext phase (12 epochs, 2 groups forced; rank 0's
+# group has finished the 1-epoch benchmark and the file holds a pretext checkpoint): the run stops
+# everywhere with 75; the rerun (auto) keeps the file's 2 groups and resumes the pretext phase from
+# its checkpoint on one rank, to the phases and trials of np 1.
+sig=("${single[@]}" benchmark.epochs=1 pretext.epochs=12)
+run 1 --out "$tmp/sigref.h5" "${sig[@]}" > "$tmp/sigref.log" 2>&1 || fail "signal reference at np 1 exited $?"
+"$mpiexec" -n 2 "$bin" run --out "$tmp/sig.h5" "${sig[@]}" run.phase_groups=2 > "$tmp/sig1.log" 2>&1 &
+pid=$!
+for _ in $(seq 1000); do # until rank 0 has saved a pretext checkpoint
+  "$py" -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert f['checkpoint/42/pretext'].attrs['epochs_done'] >= 1" \
+    "$tmp/sig.h5" 2> /dev/null && break
+  sleep 0.02
+done
+rank1=""
+for p in $(pgrep -f "pretext run --out $tmp/sig.h5" || true); do
+  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1="$p"
+done
+if [ -n "$rank1" ]; then kill -TERM "$rank1"; else fail "no rank 1 to signal"; fi
+rc=0; wait "$pid" || rc=$?
+[ "$rc" -eq 75 ] || { fail "SIGTERM to rank 1 during the pretext phase: exit $rc, expected 75"; tail -5 "$tmp/sig1.log"; }
+run 2 --out "$tmp/sig.h5" "${sig[@]}" > "$tmp/sig2.log" 2>&1 || fail "resume after SIGTERM to rank 1 exited $?"
+grep -q "^phase groups: 2, as the run this file continues chose on 2 ranks" "$tmp/sig2.log" \
+  || fail "the rerun did not keep the file's phase groups"
+grep -q "^pretext: resuming after epoch" "$tmp/sig2.log" || fail "the rerun did not resume the pretext phase from its checkpoint"
+"$py" "$src/tests/results_tool.py" same-trials "$tmp/sigref.h5" "$tmp/sig.h5" > /dev/null || fail "trials after the signal differ from np 1"
+"$py" - "$tmp/sigref.h5" "$tmp/sig.h5" <<'EOF' || fail "phases after the signal differ from np 1"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+for p in ("benchmark", "pretext"):
+    for w in a[f"{p}/weights"]:
+        assert np.array_equal(a[f"{p}/weights/{w}"][:], b[f"{p}/weights/{w}"][:]), (p, w)
+EOF
+echo "ok   5. one seed at np 2: benchmark and pretext at the same time, bit-identical to np 1, also after SIGTERM to rank 1 ($((SECONDS - t0))s)"
 exit "$failed"

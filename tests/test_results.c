@@ -97,6 +97,7 @@ static void fill_results(PtResults *r, const PtConfig *cfg) {
         snprintf(seg->kernels, sizeof seg->kernels, g ? "avx2" : "avx512");
         snprintf(seg->cpu, sizeof seg->cpu, "CPU %d", g);
         seg->mpi_size = 4 + g;
+        seg->phase_groups = 1 + g;
         snprintf(seg->hosts, sizeof seg->hosts, g ? "node3" : "node1,node2");
         snprintf(seg->start_time, sizeof seg->start_time, "2024-01-0%dT03:04:05Z", 2 + g);
         snprintf(seg->end_time, sizeof seg->end_time, "2024-01-0%dT04:04:05Z", 2 + g);
@@ -200,6 +201,7 @@ static void assert_results_equal(const PtResults *a, const PtResults *b) {
         assert_string_equal(x->kernels, y->kernels);
         assert_string_equal(x->cpu, y->cpu);
         assert_int_equal(x->mpi_size, y->mpi_size);
+        assert_int_equal(x->phase_groups, y->phase_groups);
         assert_string_equal(x->hosts, y->hosts);
         assert_string_equal(x->start_time, y->start_time);
         assert_string_equal(x->end_time, y->end_time);

@@ -59,6 +59,7 @@ typedef struct {
     char kernels[32];         /* the kernel set that ran */
     char cpu[256];            /* rank 0's CPU model */
     char data_sha256[4][65];  /* the data it read */
+    int phase_groups;         /* the phase groups it trained in (0: not recorded, files before it) */
 } PtSegment;
 
 typedef struct {

@@ -6,13 +6,15 @@
 #   2. pretext against PyTorch per workload (train64, train1, infer), one thread each,
 #      interleaved (scripts/dev/bench-train.sh), images/s and ratios;
 #   3. thread layouts and data-parallel scaling: `pretext run` on a small config (benchmark and
-#      pretext phases only) as np=1 x 1 BLAS thread, np=2 x 1 (run.gradient_sum auto, and mpi),
+#      pretext phases only, run.phase_groups=1) as np=1 x 1 BLAS thread, np=2 x 1 (run.gradient_sum auto, and mpi),
 #      np=1 x 2 threads; the images/s of the phases' epoch lines (median of 3 runs), and the
 #      np=2 / np=1 ratio (ranks bound to cores, as scripts/run-experiment.sh does);
 #   4. peak resident memory per rank (VmHWM) of `pretext run --config configs/smoke.ini` at np=8;
 #   5. the whole experiment (configs/session5.ini, or a smaller one with --experiment small)
 #      with `mpirun -np $(nproc)`: wall time, its FLOP count (from the effective config stored in
-#      the results file), achieved GFLOP/s, and the floor = FLOP / the summed sgemm rate of 1.
+#      the results file), achieved GFLOP/s, and the floor = FLOP / the summed sgemm rate of 1;
+#      how busy the ranks were (phase seconds x their group's ranks + trial work, over ranks x
+#      the run's seconds) and, with one phase group, the trial phase against work/N + longest.
 #
 # Usage: scripts/dev/bench.sh [--experiment full|small|none] [--experiment-repeats E] [--seconds S]
 #                         [--repeats R] [--np N] [--kernels K | --as-avx2]
@@ -122,8 +124,10 @@ avx2_flag=()
 
 # ---- 3. thread layouts and scaling ---------------------------------------------------------------
 # Phases only, 9,600 images (7,680 train / 1,920 validation), benchmark 2 epochs + pretext 1.
+# run.phase_groups=1: every phase data-parallel over all ranks (what this part measures; auto
+# would train the two phases side by side on 2 ranks, one rank each).
 scale_cfg=(--config "$repo/configs/session5.ini" data.train_images=9600 benchmark.epochs=2
-           pretext.epochs=1 trials.supervised=0 trials.self_supervised=0)
+           pretext.epochs=1 trials.supervised=0 trials.self_supervised=0 run.phase_groups=1)
 layout_rate() { # ranks threads gradient_sum rep -> median img/s of the epoch lines
     local ranks="$1" threads="$2" gsum="$3" rep="$4" log="$work/layout-$1x$2-$3-$4.log" bind=core
     [ "$threads" -gt 1 ] && bind=none # BLAS threads need more than one core per rank
@@ -198,15 +202,18 @@ if [ "$experiment" != none ]; then
     cp "$work/experiment-$chosen.h5" "$work/experiment.h5"
     # FLOP count from the effective config stored in the results file (see docs/performance.md).
     run_seconds="$(sed -n 's/^done in \([0-9.]*\)s.*/\1/p' "$work/experiment.log" | tail -1)"
-    "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" "$np" "${run_seconds:-$wall}" <<'EOF' | tee "$work/experiment.txt"
+    # the phase groups the run chose (its "phases: ... on G groups" line; none: 1 group)
+    groups="$(sed -n 's/^phases: .* on \([0-9]*\) groups.*/\1/p' "$work/experiment.log" | head -1)"
+    "$python" - "$work/experiment.h5" "$wall" "$sgemm_all" "$np" "${run_seconds:-$wall}" "${groups:-1}" <<'EOF' | tee "$work/experiment.txt"
 import sys, h5py
 path, wall, sgemm = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-ranks, run_seconds = int(sys.argv[4]), float(sys.argv[5])
+ranks, run_seconds, groups = int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 with h5py.File(path, "r") as f:
     c = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["config"].attrs.items()}
     n_test = 10000
     if "pretext/test_rotations" in f: n_test = len(f["pretext/test_rotations"])
-    phases = sum(float(f[p + "/seconds"][()]) for p in ("benchmark", "pretext") if p + "/seconds" in f)
+    phase_seconds = [float(f[p + "/seconds"][()]) for p in ("benchmark", "pretext") if p + "/seconds" in f]
+    phases = sum(phase_seconds)
     trial_seconds = [float(s) for k in ("supervised", "self_supervised") if "trials/" + k in f
                      for s in f["trials/" + k + "/seconds"][()]]
 conv1, conv2, dense1 = 28*28*64*4*2, 14*14*32*256*2, 1568*256*2
@@ -235,11 +242,16 @@ print(f"floor (FLOP / sgemm)    {floor:10.1f} s   (sgemm on all cores: {sgemm:.1
 print(f"wall / floor            {wall / floor:10.2f}   (target <= 2)")
 if trial_seconds:
     work, longest = sum(trial_seconds), max(trial_seconds)
-    bound = work / ranks + longest
-    phase = run_seconds - phases  # the run's own time after the two phases: trials, saving, summary
-    print(f"trial phase             {phase:10.1f} s   ({len(trial_seconds)} trials, {work:.1f} s of work on "
-          f"{ranks} ranks, longest {longest:.2f} s)")
-    print(f"  vs work/N + longest   {phase / bound:10.2f}   (bound {bound:.1f} s; target <= 1.10)")
+    # every rank's busy time: each phase on its group of ranks/groups ranks, and the trials
+    busy = (phases * (ranks // groups) + work) / (ranks * run_seconds)
+    print(f"phases                  {' + '.join(f'{x:.1f}' for x in phase_seconds)} s on {groups} group(s) of "
+          f"{ranks // groups} rank(s); trials {work:.1f} s of work ({len(trial_seconds)}, longest {longest:.2f} s)")
+    print(f"ranks busy              {100 * busy:10.1f} % of the run's {run_seconds:.1f} s")
+    if groups == 1:  # the trials start when both phases are over: the trial phase against its bound
+        bound = work / ranks + longest
+        phase = run_seconds - phases  # the run's own time after the two phases: trials, saving, summary
+        print(f"trial phase             {phase:10.1f} s   (bound work/N + longest {bound:.1f} s: "
+              f"{phase / bound:.2f}; target <= 1.10)")
 EOF
     grep -E '^(benchmark|pretext): test|^done in' "$work/experiment.log" || true
 fi

@@ -589,6 +589,8 @@ int pt_experiment_run(PtExperiment *ex) {
 
     /* The groups: contiguous blocks of ranks, group 0 holding rank 0. */
     ex->n_groups = pt_phase_groups_choose(ex);
+    if (ex->world.rank == 0 && ex->results.n_segments > 0) /* recorded: a resume keeps it */
+        ex->results.segments[ex->results.n_segments - 1].phase_groups = ex->n_groups;
     int R = ex->world.size;
     ex->group = (int)((long)ex->world.rank * ex->n_groups / R);
     ex->group_leader = pt_malloc((size_t)ex->n_groups * sizeof *ex->group_leader);

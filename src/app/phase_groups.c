@@ -19,7 +19,8 @@
  *
  * The first term is the slowest group's phases (nothing shortens it); the second is all the work
  * spread evenly over the ranks (the trials fill the time the phases leave). The smallest makespan
- * wins; ties go to fewer groups. run.phase_groups = N forces N (at most U and R). */
+ * wins; ties go to fewer groups. run.phase_groups = N forces N (at most U and R). A resumed run
+ * keeps the choice recorded in its file's last segment on as many ranks. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,20 @@ int pt_phase_groups_choose(PtExperiment *ex) {
     if (most <= 1) return 1;
     int forced = pt_config_phase_groups(cfg);
     if (forced > 0) return forced < most ? forced : most;
+
+    /* A resumed run keeps the grouping its file's last segment on as many ranks chose: an
+     * unfinished phase then continues on a group of the same size, bit-identically (the cost
+     * model's timings, or the phases left, could choose otherwise). */
+    int previous = 0;
+    if (ex->world.rank == 0)
+        for (int i = ex->results.n_segments - 1; i >= 0 && previous == 0; i--)
+            if (ex->results.segments[i].mpi_size == R && ex->results.segments[i].phase_groups > 0)
+                previous = ex->results.segments[i].phase_groups;
+    pt_mpi_check(MPI_Bcast(&previous, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (previous phase groups)");
+    if (previous > 0 && previous <= most) {
+        pt_log(1, "phase groups: %d, as the run this file continues chose on %d ranks\n", previous, R);
+        return previous;
+    }
 
     /* The costs, measured. */
     int B[PT_NUM_PHASES] = {cfg->benchmark_batch_size, cfg->pretext_batch_size};

@@ -303,6 +303,8 @@ static int write_provenance(PtH5Ctx *c, hid_t file, const PtResults *r) {
     for (int i = 0; i < r->n_segments; i++) sizes[i] = r->segments[i].mpi_size;
     hsize_t dims[1] = {(hsize_t)r->n_segments};
     if (pt_h5_dset_write(c, sg, "mpi_size", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sizes) < 0) goto fail;
+    for (int i = 0; i < r->n_segments; i++) sizes[i] = r->segments[i].phase_groups;
+    if (pt_h5_dset_write(c, sg, "phase_groups", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, dims, sizes) < 0) goto fail;
     rc = 0;
 fail:
     free(column);
@@ -847,6 +849,20 @@ static int read_provenance(PtH5Ctx *c, hid_t file, PtResults *r, int version) {
     sizes = pt_malloc((size_t)n * sizeof *sizes);
     if (pt_h5_dset_read(c, sg, "/provenance/segments", "mpi_size", H5T_NATIVE_INT32, 1, dims, sizes) < 0) goto fail;
     for (int i = 0; i < n; i++) r->segments[i].mpi_size = sizes[i];
+    int has_groups = 0; /* written since the phase groups became per (seed, phase) */
+    if (pt_h5_link_exists(c, sg, "phase_groups", &has_groups) < 0) goto fail;
+    if (has_groups) {
+        hsize_t gdims[1];
+        if (pt_h5_dset_dims(c, sg, "/provenance/segments", "phase_groups", 1, gdims) < 0) goto fail;
+        if (gdims[0] != dims[0]) {
+            pt_h5_failf(c, "/provenance/segments/phase_groups has %llu rows, mpi_size %llu",
+                        (unsigned long long)gdims[0], (unsigned long long)dims[0]);
+            goto fail;
+        }
+        if (pt_h5_dset_read(c, sg, "/provenance/segments", "phase_groups", H5T_NATIVE_INT32, 1, dims, sizes) < 0)
+            goto fail;
+        for (int i = 0; i < n; i++) r->segments[i].phase_groups = sizes[i];
+    }
     for (int k = 0; k < N_SEGMENT_STRINGS + 4; k++) {
         char name[64];
         if (k < N_SEGMENT_STRINGS) snprintf(name, sizeof name, "%s", segment_strings[k].name);

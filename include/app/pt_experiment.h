@@ -103,9 +103,13 @@ void pt_trials_free(PtExperiment *ex);
  * costs it needs on the spot. Writes one line per candidate into the log on rank 0. Collective. */
 int pt_phase_groups_choose(PtExperiment *ex);
 
+/* Whether the config trains phase p (the pretext phase always; the benchmark unless disabled). */
+int pt_experiment_phase_wanted(const PtConfig *cfg, PtPhaseId p);
 /* The phase units of a run: n_seeds times the phases the config trains (benchmark and pretext,
  * or pretext alone). Unit u = seed index * (phases per seed) + the phase's index among them. */
 int pt_experiment_phase_units(const PtConfig *cfg, int n_seeds);
+/* The group (of n_groups) that trains seed index s's phase p: its unit modulo n_groups. */
+int pt_experiment_phase_group(const PtConfig *cfg, int s, PtPhaseId p, int n_groups);
 
 /* The Keras weights file of seed index s's phase. */
 void pt_experiment_weights_path(const PtExperiment *ex, int s, PtPhaseId phase, char *buf, size_t n);

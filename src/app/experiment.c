@@ -49,25 +49,27 @@ static int phase_classes(const PtExperiment *ex, PtPhaseId p) {
     return phases[p].n_classes ? phases[p].n_classes : ex->ds.n_classes;
 }
 
-static int phase_wanted(const PtConfig *cfg, PtPhaseId p) { return p != PT_PHASE_BENCHMARK || cfg->benchmark_enabled; }
+int pt_experiment_phase_wanted(const PtConfig *cfg, PtPhaseId p) {
+    return p != PT_PHASE_BENCHMARK || cfg->benchmark_enabled;
+}
 
 /* The phases to train are units (seed, phase): the wanted phases of seed 0 in phase order, then
  * seed 1's, and so on; unit u is trained by group u % n_groups. One seed's benchmark and pretext
  * phases are independent, so with two groups they train at the same time. */
 int pt_experiment_phase_units(const PtConfig *cfg, int n_seeds) {
     int per_seed = 0;
-    for (int p = 0; p < PT_NUM_PHASES; p++) per_seed += phase_wanted(cfg, (PtPhaseId)p);
+    for (int p = 0; p < PT_NUM_PHASES; p++) per_seed += pt_experiment_phase_wanted(cfg, (PtPhaseId)p);
     return n_seeds * per_seed;
 }
 
+int pt_experiment_phase_group(const PtConfig *cfg, int s, PtPhaseId p, int n_groups) {
+    int k = 0; /* p's index among the wanted phases */
+    for (int q = 0; q < (int)p; q++) k += pt_experiment_phase_wanted(cfg, (PtPhaseId)q);
+    return (pt_experiment_phase_units(cfg, s) + k) % n_groups;
+}
+
 static int phase_group(const PtExperiment *ex, int s, PtPhaseId p) {
-    int per_seed = 0, k = 0;
-    for (int q = 0; q < PT_NUM_PHASES; q++) {
-        if (!phase_wanted(&ex->cfg, (PtPhaseId)q)) continue;
-        if (q < (int)p) k++;
-        per_seed++;
-    }
-    return (s * per_seed + k) % ex->n_groups;
+    return pt_experiment_phase_group(&ex->cfg, s, p, ex->n_groups);
 }
 
 uint64_t pt_experiment_trial_seed(const PtConfig *cfg, uint64_t experiment_seed, int kind, int index) {
@@ -492,12 +494,12 @@ static void distribute_starts(PtExperiment *ex, PhaseStart *starts) {
             /* rank 0 says what it found for every group (a group's own first rank prints nothing) */
             char of_seed[64] = "";
             if (ex->n_seeds > 1) snprintf(of_seed, sizeof of_seed, " of seed %llu", (unsigned long long)ex->seeds[s]);
-            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p) && st->done)
+            if (ex->world.rank == 0 && pt_experiment_phase_wanted(&ex->cfg, (PtPhaseId)p) && st->done)
                 pt_log(1, "%s%s: already done (test accuracy %.4f), read back from %s\n", pt_phase_names[p], of_seed,
                        ex->results.seeds[s].phase[p].test_accuracy, ex->out_path);
             if (st->epochs == 0) continue;
             int leader = ex->group_leader[g];
-            if (ex->world.rank == 0 && phase_wanted(&ex->cfg, (PtPhaseId)p))
+            if (ex->world.rank == 0 && pt_experiment_phase_wanted(&ex->cfg, (PtPhaseId)p))
                 pt_log(1, "%s%s: resuming after epoch %d of %d (checkpoint read back from %s)\n", pt_phase_names[p],
                        of_seed, st->epochs, config_int(&ex->cfg, phases[p].epochs_key), ex->out_path);
             if (ex->world.rank == 0 && leader == 0) { /* rank 0's own group: straight from the results */
@@ -563,7 +565,7 @@ static int train_group_phases(PtExperiment *ex, PhaseStart *starts) {
     for (int s = 0; s < ex->n_seeds && status == PT_FIT_OK; s++)
         for (int p = 0; p < PT_NUM_PHASES && status == PT_FIT_OK; p++) {
             PhaseStart *st = &starts[s * PT_NUM_PHASES + p];
-            if (!phase_wanted(&ex->cfg, (PtPhaseId)p)) continue;
+            if (!pt_experiment_phase_wanted(&ex->cfg, (PtPhaseId)p)) continue;
             if (phase_group(ex, s, (PtPhaseId)p) != ex->group) continue;
             if (st->done) continue; /* distribute_starts said so */
             /* a stop ordered while nothing was training: honour it before starting */
@@ -641,7 +643,7 @@ int pt_experiment_run(PtExperiment *ex) {
         flags[1] |= ex->phases_stopped;
         for (int s = 0; s < ex->n_seeds; s++)
             for (int p = 0; p < PT_NUM_PHASES; p++)
-                if (phase_wanted(&ex->cfg, (PtPhaseId)p) && !ex->results.seeds[s].phase[p].done) flags[1] = 1;
+                if (pt_experiment_phase_wanted(&ex->cfg, (PtPhaseId)p) && !ex->results.seeds[s].phase[p].done) flags[1] = 1;
     }
     pt_mpi_check(MPI_Allreduce(MPI_IN_PLACE, flags, 2, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce (run status)");
     return flags[0] ? PT_FIT_DIVERGED : flags[1] ? PT_FIT_INTERRUPTED : PT_FIT_OK;

@@ -166,13 +166,12 @@ int pt_phase_groups_choose(PtExperiment *ex) {
             /* training steps, then each epoch's validation and the final test, split over p */
             cost[k] = E[k] * steps * (t0 + local * t1 + sum) + (E[k] * n_val + n_test) * t_fwd / p;
         }
-        /* the units in order, dealt round-robin to the groups (experiment.c's phase_group) */
+        /* each unit's cost on the group that will train it */
         double *group_time = pt_calloc((size_t)G, sizeof *group_time), all = 0.0, groups_first = 0.0;
-        int u = 0;
         for (int s = 0; s < S; s++)
             for (int k = 0; k < PT_NUM_PHASES; k++) {
-                if (k == PT_PHASE_BENCHMARK && !cfg->benchmark_enabled) continue;
-                group_time[u++ % G] += cost[k];
+                if (!pt_experiment_phase_wanted(cfg, (PtPhaseId)k)) continue;
+                group_time[pt_experiment_phase_group(cfg, s, (PtPhaseId)k, G)] += cost[k];
                 all += cost[k];
             }
         for (int g = 0; g < G; g++)

@@ -224,6 +224,90 @@ static void test_dense_hand(void **state) {
     assert_float_equal(db[1], 4, 0);
 }
 
+/* The set's one-sample dense kernels (the trials' steps): against the batch layer (BLAS) and
+ * double-precision sums, with the rows they skip, and bit for bit against their stated summation
+ * order, which makes them the same in every set. */
+static void test_dense_one_sample(void **state) {
+    (void)state;
+    enum { IN = 75, OUT = 48 }; /* 49 non-zero inputs: 3 blocks of 16 and 1 */
+    PtRng rng;
+    pt_rng_seed(&rng, 31);
+    float *w = random_floats((size_t)IN * OUT, -1, 1, &rng);
+    float *bias = random_floats(OUT, -0.5f, 0.5f, &rng);
+    float *x = random_floats(IN, -1, 2, &rng);
+    float *dy = random_floats(OUT, -1, 1, &rng);
+    uint8_t rows[IN];
+    int zeros_in = 0, skipped = 0;
+    for (int i = 0; i < IN; i++) {
+        if (i % 3 == 1 || i == IN - 1) { /* dropped out or cut by relu; the last row too */
+            x[i] = 0.0f;
+            zeros_in++;
+        }
+        rows[i] = i % 4 != 2;
+        skipped += !rows[i];
+    }
+    assert_true(zeros_in > 10 && skipped > 10);
+
+    /* forward: y = bias + sum_i x[i] w[i][:] over the non-zero inputs */
+    float y[OUT], y_blas[OUT], y_order[OUT];
+    K->dense_forward_one(y, x, w, bias, IN, OUT);
+    pt_dense_forward(y_blas, x, w, bias, 1, IN, OUT);
+    for (int j = 0; j < OUT; j++) {
+        double want = bias[j];
+        for (int i = 0; i < IN; i++) want += (double)x[i] * w[(size_t)i * OUT + j];
+        assert_near(y[j], want, 1e-5 * (1 + fabs(want)));
+        assert_near(y[j], y_blas[j], 2e-5 * (1 + fabs(want)));
+        volatile float acc = bias[j], block = 0.0f; /* the stated order: blocks of 16 rows */
+        int in_block = 0;
+        for (int i = 0; i < IN; i++)
+            if (x[i] != 0.0f) {
+                volatile float prod = x[i] * w[(size_t)i * OUT + j];
+                block = block + prod;
+                if (++in_block == 16) {
+                    acc = acc + block;
+                    block = 0.0f;
+                    in_block = 0;
+                }
+            }
+        if (in_block > 0) acc = acc + block;
+        y_order[j] = acc;
+    }
+    assert_memory_equal(y, y_order, sizeof y);
+
+    /* input gradient: row i . dy where rows[i], exactly 0 elsewhere */
+    float dx[IN], dx_blas[IN];
+    for (int i = 0; i < IN; i++) dx[i] = 12345.0f; /* every entry must be written */
+    K->dense_input_grad_one(dx, rows, w, dy, IN, OUT);
+    pt_dense_backward(dx_blas, NULL, NULL, dy, x, w, 1, IN, OUT);
+    for (int i = 0; i < IN; i++) {
+        if (!rows[i]) {
+            assert_true(dx[i] == 0.0f);
+            continue;
+        }
+        const float *wr = w + (size_t)i * OUT;
+        double want = dot_double(wr, dy, OUT);
+        assert_near(dx[i], want, 1e-5 * (1 + fabs(want)));
+        assert_near(dx[i], dx_blas[i], 2e-5 * (1 + fabs(want)));
+        volatile float lane[16]; /* the stated order: 16 lanes, then pairwise halves */
+        for (int l = 0; l < 16; l++) {
+            volatile float prod = wr[l] * dy[l];
+            lane[l] = prod;
+        }
+        for (int j = 16; j < OUT; j += 16)
+            for (int l = 0; l < 16; l++) {
+                volatile float prod = wr[j + l] * dy[j + l];
+                lane[l] = lane[l] + prod;
+            }
+        for (int half = 8; half >= 1; half /= 2)
+            for (int l = 0; l < half; l++) lane[l] = lane[l] + lane[l + half];
+        assert_memory_equal(&dx[i], (const void *)&lane[0], sizeof(float));
+    }
+    free(w);
+    free(bias);
+    free(x);
+    free(dy);
+}
+
 static void test_softmax_ce_hand(void **state) {
     (void)state;
     const float logits[9] = {1, 2, 3, 3, 2, 1, 1000, 1000, -1000};
@@ -647,6 +731,7 @@ int main(void) {
         cmocka_unit_test(test_maxpool_hand),
         cmocka_unit_test(test_dropout_hand),
         cmocka_unit_test(test_dense_hand),
+        cmocka_unit_test(test_dense_one_sample),
         cmocka_unit_test(test_softmax_ce_hand),
         cmocka_unit_test(test_conv1_fused_vs_naive),
         cmocka_unit_test(test_conv2_vs_naive),

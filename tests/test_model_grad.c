@@ -94,8 +94,8 @@ static double batch_loss(PtModel *m, const float *x, const uint8_t *y, int B, in
     return pt_model_loss_only(m, y, B, NULL) / B;
 }
 
-static void check_gradients(int classes) {
-    enum { B = 3 };
+/* B = 1 takes the one-sample path (dense1 skipping zero inputs and unused input gradients). */
+static void check_gradients(int classes, int B) {
     PtRng rng;
     pt_rng_seed(&rng, 100 + classes);
     PtModel *m = make_model(classes, B, 8);
@@ -104,7 +104,8 @@ static void check_gradients(int classes) {
         for (size_t q = 0; q < m->tensors[k].size; q++)
             m->params[m->tensors[k].offset + q] = 0.1f * (2 * pt_rng_uniform(&rng) - 1);
     float *x = random_images(B, &rng);
-    uint8_t y[B];
+    uint8_t y[3];
+    assert_true(B <= 3);
     for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, classes);
 
     pt_model_zero_grads(m);
@@ -141,8 +142,8 @@ static void check_gradients(int classes) {
             nonzero += analytic != 0.0;
             checked++;
             if (fabs(fd - analytic) > 0.03 * fabs(analytic) + 5e-4) {
-                fprintf(stderr, "%s[%zu] (%d classes): finite difference %.8g, analytic %.8g\n",
-                        info->name, q - info->offset, classes, fd, analytic);
+                fprintf(stderr, "%s[%zu] (%d classes): finite difference %.8g, analytic %.8g (slopes %.8g %.8g)\n",
+                        info->name, q - info->offset, classes, fd, analytic, slope_up, slope_down);
                 fail();
             }
         }
@@ -154,8 +155,9 @@ static void check_gradients(int classes) {
     pt_model_free(m);
 }
 
-static void test_gradients_10(void **state) { (void)state; check_gradients(10); }
-static void test_gradients_4(void **state) { (void)state; check_gradients(4); }
+static void test_gradients_10(void **state) { (void)state; check_gradients(10, 3); }
+static void test_gradients_4(void **state) { (void)state; check_gradients(4, 3); }
+static void test_gradients_one_sample(void **state) { (void)state; check_gradients(10, 1); }
 
 typedef struct {
     int calls;
@@ -306,6 +308,51 @@ static void test_large_batch_chunks(void **state) {
     pt_model_free(parts);
 }
 
+/* A batch's gradient equals the sum of its samples' gradients taken one at a time (the trials'
+ * path: dense1 skips zero inputs and the input gradients that dropout or relu discard), with the
+ * same global sample indices, so the same dropout masks; the logits agree too. */
+static void test_one_sample_parts(void **state) {
+    (void)state;
+    enum { B = 6 };
+    PtRng rng;
+    pt_rng_seed(&rng, 73);
+    PtModel *whole = make_model(10, B, 15), *parts = make_model(10, B, 15);
+    float *x = random_images(B, &rng);
+    uint8_t y[B];
+    for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+    float logits[B * 10];
+    pt_model_zero_grads(whole);
+    pt_model_forward(whole, x, B, 1, 5, 0);
+    memcpy(logits, pt_model_logits(whole), sizeof logits);
+    double loss_whole = pt_model_loss(whole, y, B, B, NULL);
+    pt_model_backward(whole, B, NULL);
+    pt_model_zero_grads(parts);
+    double loss_parts = 0;
+    for (int i = 0; i < B; i++) {
+        pt_model_forward(parts, x + (size_t)i * 784, 1, 1, 5, (uint64_t)i);
+        for (int c = 0; c < 10; c++)
+            assert_true(fabsf(pt_model_logits(parts)[c] - logits[i * 10 + c]) <= 1e-5f * (1 + fabsf(logits[i * 10 + c])));
+        loss_parts += pt_model_loss(parts, y + i, 1, B, NULL);
+        pt_model_backward(parts, 1, NULL);
+    }
+    assert_true(fabs(loss_whole - loss_parts) < 1e-5 * fabs(loss_whole));
+    for (int t = 0; t < PT_NUM_TENSORS; t++) { /* every tensor, the conv ones through dense1's dx */
+        const PtTensorInfo *info = &whole->tensors[t];
+        double worst = 0, scale = 0;
+        for (size_t q = info->offset; q < info->offset + info->size; q++) {
+            worst = fmax(worst, fabs((double)whole->grads[q] - parts->grads[q]));
+            scale = fmax(scale, fabs((double)whole->grads[q]));
+        }
+        if (!(scale > 0 && worst < 1e-4 * scale)) {
+            fprintf(stderr, "%s: per-sample gradients differ by %g (largest %g)\n", info->name, worst, scale);
+            fail();
+        }
+    }
+    free(x);
+    pt_model_free(whole);
+    pt_model_free(parts);
+}
+
 /* A few full steps; returns the final parameters (caller frees). */
 static float *train_steps(uint64_t dropout_seed, int steps, const float *x, const uint8_t *y, int B) {
     PtModel *m = make_model(10, B, 12);
@@ -378,6 +425,8 @@ int main(void) {
         cmocka_unit_test(test_glorot),
         cmocka_unit_test(test_gradients_10),
         cmocka_unit_test(test_gradients_4),
+        cmocka_unit_test(test_gradients_one_sample),
+        cmocka_unit_test(test_one_sample_parts),
         cmocka_unit_test(test_frozen_and_callback),
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_large_batch_chunks),

@@ -82,6 +82,15 @@ typedef struct PtKernels {
     void (*adam_update_outer)(float *w, float *m, float *v, const float *x, const float *dy,
                               int in, int out, float lr_t, float one_minus_b1, float one_minus_b2,
                               float eps);
+
+    /* The dense layer (kernel (in, out), pt_layers.h's layout) of one sample, skipping rows:
+     * y (out) = bias + the sum, over the rows i with x[i] != 0 in increasing i, of x[i] * row i
+     * (a zero input adds nothing); dx (in) = row i . dy (out a multiple of 16) where rows[i] != 0,
+     * else 0 (for units whose gradient dropout or relu discards). Same bits in every set. */
+    void (*dense_forward_one)(float *y, const float *x, const float *weight, const float *bias,
+                              int in, int out);
+    void (*dense_input_grad_one)(float *dx, const uint8_t *rows, const float *weight,
+                                 const float *dy, int in, int out);
 } PtKernels;
 
 #define PT_MASK_LANES 8

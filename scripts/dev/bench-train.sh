@@ -3,12 +3,17 @@
 #
 # Usage (from anywhere; paths are relative to the repository):
 #     scripts/dev/bench-train.sh [--seconds S] [--repeats R] [--workloads "train64 train1 infer"]
-#                            [--kernels K | --as-avx2]
+#                            [--kernels K | --as-avx2] [--data DIR|synthetic]
 #
 #   --seconds S    length of one timed repetition (default 2)
 #   --repeats R    repetitions per workload and engine (default 5)
 #   --workloads L  space-separated subset of train64 train1 infer (default all three)
 #   --kernels K    pretext's kernel set: auto (default), avx512, avx2, generic
+#   --data DIR     both engines train and infer on the first 1024 training images of DIR (default:
+#                  the repository's data/mnist when scripts/fetch-data.sh filled it, else synthetic
+#                  data). pretext's batch-1 step skips dense1's zero inputs, so its train1 speed
+#                  depends on the data: about 17% of them are non-zero on MNIST, about 2% on
+#                  random images with random labels (most units die); PyTorch's does not.
 #   --as-avx2      this machine as an AVX2-only CPU, for all three: pretext's avx2 set, OpenBLAS's
 #                  Haswell kernels (OPENBLAS_CORETYPE=Haswell), PyTorch limited to AVX2
 #                  (ATEN_CPU_CAPABILITY=avx2, DNNL_MAX_CPU_ISA=AVX2). Without it, OpenBLAS picks
@@ -38,6 +43,7 @@ workloads="train64 train1 infer"
 python="${PYTHON:-/usr/bin/python3}"
 kernels=auto
 as_avx2=0
+data=""
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,7 +52,8 @@ while [ $# -gt 0 ]; do
         --workloads) workloads="$2"; shift 2 ;;
         --kernels) kernels="$2"; shift 2 ;;
         --as-avx2) as_avx2=1; kernels=avx2; shift ;;
-        -h|--help) sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --data) data="$2"; shift 2 ;;
+        -h|--help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench-train.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -82,6 +89,11 @@ torch_denormals="${PRETEXT_BENCH_TORCH_DENORMALS:-flush}"
 case "$torch_denormals" in flush|keep) ;; *) echo "bench-train.sh: PRETEXT_BENCH_TORCH_DENORMALS must be flush or keep" >&2; exit 2 ;; esac
 raw="$(mktemp /tmp/bench-train.XXXXXX.jsonl)"
 common=(--seconds "$seconds" --repeats 1 --threads 1 --json)
+if [ -z "$data" ] && [ -e "$repo/data/mnist/train-images-idx3-ubyte" -o -e "$repo/data/mnist/train-images-idx3-ubyte.gz" ]; then
+    data="$repo/data/mnist"
+fi
+[ "$data" = synthetic ] && data=""
+[ -n "$data" ] && common+=(--data "$data")
 
 # Runs one repetition of one engine ("pretext", "torch-nchw", "torch-nhwc"), tagging the line.
 run_one() {
@@ -128,6 +140,7 @@ rep_ratio_median() {
 used="$(grep -m1 '"kernels"' "$raw" | sed 's/.*"kernels": "\([a-z0-9]*\)".*/\1/')"
 echo "# $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc --all) cores, CPU $("$PRETEXT_BINARY" --version | sed -n 's/^cpu: //p')"
 echo "# $("$PRETEXT_BINARY" --version 2>/dev/null | head -1), kernels $used$([ "$as_avx2" -eq 1 ] && echo " (as an AVX2-only CPU: --as-avx2)")"
+echo "# data: $([ -n "$data" ] && echo "the first 1024 training images of $data" || echo "synthetic (random images and labels)")"
 echo "# PyTorch's malloc: ${torch_malloc[*]}"
 echo "# BLAS: $("$PRETEXT_BINARY" --version | sed -n 's/^blas: //p'); torch $("$python" -c 'import torch; print(torch.__version__, torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "")')"
 echo "# one thread each; medians of $repeats interleaved repetitions of ${seconds}s; raw: $raw"

@@ -4,9 +4,10 @@
 scripts/dev/bench-train.sh can set them side by side. Run with Debian's interpreter (torch 1.13):
 
     /usr/bin/python3 scripts/dev/torch_bench.py [--workload train64|train1|infer|all]
-        [--seconds 2] [--repeats 5] [--threads 1] [--json] [--layout nchw|nhwc]
+        [--seconds 2] [--repeats 5] [--threads 1] [--json] [--layout nchw|nhwc] [--data DIR]
 
-Workloads (synthetic data: uniform images in [0,1), uniform labels, fixed seed):
+Workloads (synthetic data: uniform images in [0,1), uniform labels, fixed seed; or with --data DIR
+the first 1024 training images and labels of an MNIST folder, as `pretext bench --data`):
   train64  zero_grad + forward (train mode, dropout 0.3/0.3/0.5) + CrossEntropyLoss + backward
            + torch.optim.Adam(lr=1e-3, eps=1e-7) step, batch 64
   train1   the same at batch 1 (steps/s = images/s)
@@ -63,6 +64,27 @@ class SeedCnn(nn.Module):
         return self.dense2(x)                              # (B,10) logits
 
 
+def read_idx(folder, name, count):
+    """The first count items of an IDX file (raw or .gz) as a uint8 tensor: (count, 28, 28) for
+    images, (count,) for labels."""
+    import gzip
+    import os
+    path = os.path.join(folder, name)
+    opener = open
+    if not os.path.exists(path):
+        path, opener = path + ".gz", gzip.open
+    with opener(path, "rb") as f:
+        magic = int.from_bytes(f.read(4), "big")
+        dims = [int.from_bytes(f.read(4), "big") for _ in range(magic & 0xFF)]
+        if magic >> 8 != 0x08 or dims[0] < count:
+            sys.exit(f"torch_bench.py: {path}: not a uint8 IDX file of at least {count} items")
+        size = 1
+        for d in dims[1:]:
+            size *= d
+        data = f.read(count * size)
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8).reshape([count] + dims[1:])
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description="PyTorch throughput of the seed's CNN (see module doc).")
     p.add_argument("--workload", default="all", choices=list(WORKLOADS) + ["all"])
@@ -74,6 +96,7 @@ def parse_args(argv):
                    help="flush: torch.set_flush_denormal(True), as TensorFlow and pretext (default)")
     p.add_argument("--layout", default="nchw", choices=["nchw", "nhwc"],
                    help="torch memory format: nchw (contiguous) or nhwc (channels_last)")
+    p.add_argument("--data", help="an MNIST folder: its first 1024 training images and labels")
     args = p.parse_args(argv)
     if not args.seconds > 0 or args.repeats < 1 or args.threads < 1:
         p.error("--seconds must be positive, --repeats and --threads at least 1")
@@ -89,8 +112,13 @@ def main(argv):
 
     model = SeedCnn()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
-    images = torch.rand(POOL_IMAGES, 1, 28, 28)
-    labels = torch.randint(0, 10, (POOL_IMAGES,))
+    if args.data:
+        images = read_idx(args.data, "train-images-idx3-ubyte", POOL_IMAGES).float().div(255.0)
+        images = images.reshape(POOL_IMAGES, 1, 28, 28)
+        labels = read_idx(args.data, "train-labels-idx1-ubyte", POOL_IMAGES).long()
+    else:
+        images = torch.rand(POOL_IMAGES, 1, 28, 28)
+        labels = torch.randint(0, 10, (POOL_IMAGES,))
     if args.layout == "nhwc":
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)

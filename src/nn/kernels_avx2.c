@@ -389,4 +389,6 @@ const PtKernels pt_kernels_avx2 = {
     .adam_update = adam_update_avx2,
     .adam_update_sum = adam_update_sum_avx2,
     .adam_update_outer = adam_update_outer_avx2,
+    .dense_forward_one = dense_forward_one_avx2,
+    .dense_input_grad_one = dense_input_grad_one_avx2,
 };

@@ -223,4 +223,6 @@ const PtKernels pt_kernels_avx512 = {
     .adam_update = adam_update_avx512,
     .adam_update_sum = adam_update_sum_avx512,
     .adam_update_outer = adam_update_outer_avx512,
+    .dense_forward_one = dense_forward_one_avx512,
+    .dense_input_grad_one = dense_input_grad_one_avx512,
 };

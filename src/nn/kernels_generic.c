@@ -260,4 +260,6 @@ const PtKernels pt_kernels_generic = {
     .adam_update = adam_update_generic,
     .adam_update_sum = adam_update_sum_generic,
     .adam_update_outer = adam_update_outer_generic,
+    .dense_forward_one = dense_forward_one_generic,
+    .dense_input_grad_one = dense_input_grad_one_generic,
 };

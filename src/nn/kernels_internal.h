@@ -29,7 +29,11 @@
                              float one_minus_b2, float eps);                                  \
     void adam_update_outer_##S(float *w, float *m, float *v, const float *x, const float *dy,     \
                                int in, int out, float lr_t, float one_minus_b1,                   \
-                               float one_minus_b2, float eps);
+                               float one_minus_b2, float eps);                                \
+    void dense_forward_one_##S(float *y, const float *x, const float *weight, const float *bias,  \
+                               int in, int out);                                                  \
+    void dense_input_grad_one_##S(float *dx, const uint8_t *rows, const float *weight,            \
+                                  const float *dy, int in, int out);
 
 PT_KERNEL_LOOPS(generic)
 #if defined(PT_HAVE_X86_KERNELS)

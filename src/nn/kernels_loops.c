@@ -7,7 +7,8 @@
  *
  * Contents: conv1 fused with relu and max pooling (forward, weight gradients), relu + max pooling
  * and its backward, dropout (apply; masks for several generators at once, structure of arrays),
- * Adam's update, and conv2's kernel rearrangement and bias gradient. */
+ * Adam's update, conv2's kernel rearrangement and bias gradient, and the dense layer of one
+ * sample. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
@@ -386,5 +387,67 @@ void KFN(adam_update_sum)(float *w, float *m, float *v, const float *const *src,
             for (size_t j = 0; j < len; j++) g[j] += sr[j];
         }
         KFN(adam_update)(w + k0, m + k0, v + k0, g, len, lr_t, one_minus_b1, one_minus_b2, eps);
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The dense layer of one sample (the trials' steps), skipping the rows of the kernel (in, out)
+ * that cannot matter: inputs that are 0 (dropped out or cut by relu: about half of dense1's)
+ * add nothing to the forward sum, and the input gradient of a unit that dropout or relu cut is
+ * never used. Summation orders are fixed, so these give the same bits in every set. */
+
+/* y = bias + the sum over the rows i with x[i] != 0, in increasing i, of x[i] * weight[i][:],
+ * summed in blocks: each block of 16 such rows is summed on its own from 0, then added to y (a
+ * plain running sum of about 800 rows would carry twice the rounding error of OpenBLAS's sgemv;
+ * blocks carry less than it). out <= 512. */
+void KFN(dense_forward_one)(float *restrict y, const float *restrict x, const float *restrict weight,
+                            const float *restrict bias, int in, int out) {
+    enum { BLOCK_ROWS = 16, MAX_OUT = 512 };
+    assert(out <= MAX_OUT);
+    float block[MAX_OUT] __attribute__((aligned(64))); /* (out) the current block's sum */
+    for (int j = 0; j < out; j++) {
+        y[j] = bias[j];
+        block[j] = 0.0f;
+    }
+    int rows_in_block = 0;
+    for (int i = 0; i < in; i++) {
+        const float xi = x[i];
+        if (xi == 0.0f) continue;
+        const float *restrict wr = weight + (size_t)i * out;
+        for (int j = 0; j < out; j++) block[j] += xi * wr[j];
+        if (++rows_in_block == BLOCK_ROWS) {
+            for (int j = 0; j < out; j++) {
+                y[j] += block[j];
+                block[j] = 0.0f;
+            }
+            rows_in_block = 0;
+        }
+    }
+    if (rows_in_block > 0)
+        for (int j = 0; j < out; j++) y[j] += block[j];
+}
+
+/* dx[i] = weight[i][:] . dy where rows[i] != 0, else 0. The dot product runs in 16 lanes (lane l
+ * sums the products j = l, l+16, ... in order; out is a multiple of 16), added pairwise: 0+8,
+ * then 0+4, 0+2, 0+1 of the halves (one 512-bit vector, two 256-bit or four 128-bit ones, the
+ * same arithmetic). */
+void KFN(dense_input_grad_one)(float *restrict dx, const uint8_t *restrict rows,
+                               const float *restrict weight, const float *restrict dy, int in,
+                               int out) {
+    enum { LANES = 16 };
+    assert(out % LANES == 0);
+    for (int i = 0; i < in; i++) {
+        if (!rows[i]) {
+            dx[i] = 0.0f;
+            continue;
+        }
+        const float *restrict wr = weight + (size_t)i * out;
+        float acc[LANES];
+        for (int l = 0; l < LANES; l++) acc[l] = wr[l] * dy[l];
+        for (int j = LANES; j < out; j += LANES)
+            for (int l = 0; l < LANES; l++) acc[l] += wr[j + l] * dy[j + l];
+        for (int half = LANES / 2; half >= 1; half /= 2)
+            for (int l = 0; l < half; l++) acc[l] += acc[l + half];
+        dx[i] = acc[0];
     }
 }

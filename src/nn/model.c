@@ -36,6 +36,8 @@ struct PtActivations {
     float *pre2;            /* (1,14,14,32) conv2 pre-activation of the image being computed */
     float *pool2;           /* (B,7,7,32) = (B,1568) maxpool(relu(conv2)), dropped out in place */
     uint8_t *arg2;          /* (B,7,7,32) */
+    uint8_t *rows1;         /* (1568) at batch 1: whether dense1's input gradient is used (the unit
+                             * is live and kept) */
     float *hidden;          /* (B,256) relu(dense1) before dropout */
     float *drop3;           /* (B,256) hidden after dropout (dense2's input) */
     float *logits;          /* (B,C) */
@@ -124,6 +126,7 @@ PtModel *pt_model_create(int n_classes, int max_batch) {
     a->pre2 = alloc_floats(N_CONV2);
     a->pool2 = alloc_floats(B * PT_FLAT);
     a->arg2 = pt_aligned_alloc(B * PT_FLAT);
+    a->rows1 = pt_aligned_alloc(PT_FLAT);
     a->hidden = alloc_floats(B * PT_HIDDEN);
     a->drop3 = alloc_floats(B * PT_HIDDEN);
     a->logits = alloc_floats(B * PT_MAX_CLASSES);
@@ -142,7 +145,7 @@ void pt_model_free(PtModel *model) {
     PtActivations *a = model->act;
     if (a) {
         free(a->input); free(a->mask1); free(a->mask2); free(a->mask3);
-        free(a->pool1); free(a->arg1); free(a->pre2); free(a->pool2); free(a->arg2);
+        free(a->pool1); free(a->arg1); free(a->pre2); free(a->pool2); free(a->arg2); free(a->rows1);
         free(a->hidden); free(a->drop3); free(a->logits); free(a->dlogits);
         free(a->d_drop3); free(a->d_flat); free(a->d_pre2); free(a->d_pool1);
         free(a->conv2_packed);
@@ -239,8 +242,11 @@ void pt_model_forward(PtModel *model, const float *x, int B, int training,
         if (training) k->dropout_apply(pool2, pool2, a->mask2 + (size_t)i * PT_FLAT, PT_FLAT);
     }
 
-    /* dense1 (B,1568) -> (B,256) + relu */
-    pt_dense_forward(a->hidden, a->pool2, p->dense1_kernel, p->dense1_bias, B, PT_FLAT, PT_HIDDEN);
+    /* dense1 (B,1568) -> (B,256) + relu; one sample skips its zero inputs (about half) */
+    if (B == 1)
+        k->dense_forward_one(a->hidden, a->pool2, p->dense1_kernel, p->dense1_bias, PT_FLAT, PT_HIDDEN);
+    else
+        pt_dense_forward(a->hidden, a->pool2, p->dense1_kernel, p->dense1_bias, B, PT_FLAT, PT_HIDDEN);
     pt_relu_forward(a->hidden, a->hidden, (size_t)B * PT_HIDDEN);
     /* dropout3 */
     const float *dense2_in = a->hidden;
@@ -300,9 +306,17 @@ void pt_model_backward(PtModel *model, int B, const PtBackwardHooks *hooks) {
                 memset(dk1, 0, (size_t)PT_FLAT * PT_HIDDEN * sizeof *dk1); /* not zeroed before */
             }
         }
-        pt_dense_backward(lowest < PT_LAYER_DENSE1 ? a->d_flat : NULL, dk1,
+        /* One sample: the input gradient only of the units that dropout2 kept and relu passed
+         * (the others' is discarded below), about half of them. */
+        int rows_only = B == 1 && lowest < PT_LAYER_DENSE1;
+        pt_dense_backward(lowest < PT_LAYER_DENSE1 && !rows_only ? a->d_flat : NULL, dk1,
                           tr[PT_LAYER_DENSE1] ? g->dense1_bias : NULL, a->d_drop3, a->pool2,
                           p->dense1_kernel, B, PT_FLAT, PT_HIDDEN);
+        if (rows_only) {
+            for (int q = 0; q < PT_FLAT; q++)
+                a->rows1[q] = a->arg2[q] != PT_POOL_DEAD && (!a->training || a->mask2[q] != 0.0f);
+            k->dense_input_grad_one(a->d_flat, a->rows1, p->dense1_kernel, a->d_drop3, PT_FLAT, PT_HIDDEN);
+        }
     }
     if (hooks && hooks->dense_ready && model->dense1_grad_deferred)
         pt_fatal("model: dense1's gradient is deferred to Adam, but the caller sums gradients");

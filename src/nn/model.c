@@ -3,7 +3,9 @@
  * set of activation and workspace buffers sized for max_batch (forward, loss and backward never
  * allocate), Glorot init, per-sample dropout masks derived from the sample's global index, and a
  * backward pass that skips frozen layers. The conv layers run one image at a time (their
- * activations stay in the cache), the dense layers on the whole batch. */
+ * activations stay in the cache), the dense layers on the whole batch (BLAS); at batch 1 (the
+ * trials) dense1 runs the kernel set's one-sample loops, which skip its zero inputs and the
+ * input gradients that dropout or relu discard. */
 #include "pt_model.h"
 
 #include <assert.h>

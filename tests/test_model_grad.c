@@ -25,6 +25,13 @@ static float *random_images(int B, PtRng *rng) {
     return x;
 }
 
+/* B MNIST-like images (caller frees) and their labels in [0, classes), drawn from rng in that order. */
+static float *random_batch(int B, int classes, uint8_t *labels, PtRng *rng) {
+    float *x = random_images(B, rng);
+    for (int i = 0; i < B; i++) labels[i] = (uint8_t)pt_rng_below(rng, classes);
+    return x;
+}
+
 static PtModel *make_model(int classes, int max_batch, uint64_t seed) {
     PtModel *m = pt_model_create(classes, max_batch);
     PtRng rng;
@@ -281,9 +288,8 @@ static void test_large_batch_chunks(void **state) {
     PtRng rng;
     pt_rng_seed(&rng, 71);
     PtModel *whole = make_model(10, B, 14), *parts = make_model(10, B, 14);
-    float *x = random_images(B, &rng);
     uint8_t y[B];
-    for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+    float *x = random_batch(B, 10, y, &rng);
     pt_model_zero_grads(whole);
     pt_model_forward(whole, x, B, 1, 3, 0);
     double loss_whole = pt_model_loss(whole, y, B, B, NULL);
@@ -317,9 +323,8 @@ static void test_one_sample_parts(void **state) {
     PtRng rng;
     pt_rng_seed(&rng, 73);
     PtModel *whole = make_model(10, B, 15), *parts = make_model(10, B, 15);
-    float *x = random_images(B, &rng);
     uint8_t y[B];
-    for (int i = 0; i < B; i++) y[i] = (uint8_t)pt_rng_below(&rng, 10);
+    float *x = random_batch(B, 10, y, &rng);
     float logits[B * 10];
     pt_model_zero_grads(whole);
     pt_model_forward(whole, x, B, 1, 5, 0);

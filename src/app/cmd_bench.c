@@ -339,18 +339,16 @@ int pt_cmd_bench(int argc, char **argv) {
     if (data_dir) {
         PtDataset ds;
         PtError err;
-        if (pt_dataset_load(data_dir, &ds, &err) != 0) {
+        int ok = pt_dataset_load(data_dir, &ds, &err) == 0;
+        if (!ok) {
             fprintf(stderr, "pretext bench: --data %s: %s\n", data_dir, err.msg);
-            pt_model_free(st.model);
-            pt_adam_free(&st.adam);
-            free(images);
-            free(labels);
-            return PT_EXIT_ERROR; /* bad input */
-        }
-        if (ds.train_x.n < BENCH_POOL_IMAGES || ds.n_classes > BENCH_CLASSES) {
+        } else if (ds.train_x.n < BENCH_POOL_IMAGES || ds.n_classes > BENCH_CLASSES) {
             fprintf(stderr, "pretext bench: --data %s: needs %d training images of at most %d classes (has %u of %d)\n",
                     data_dir, BENCH_POOL_IMAGES, BENCH_CLASSES, ds.train_x.n, ds.n_classes);
             pt_dataset_free(&ds);
+            ok = 0;
+        }
+        if (!ok) {
             pt_model_free(st.model);
             pt_adam_free(&st.adam);
             free(images);

@@ -12,8 +12,11 @@
 # Then the portability stages: build-mpich (MPICH instead of Open MPI: unit, MPI and end-to-end
 # run tests; scripts/ci-stage-mpich.sh; PRETEXT_SKIP_MPICH=1 skips it) and build-blis (BLIS
 # instead of OpenBLAS: the engine's unit tests and a smoke run; scripts/ci-stage-blas.sh;
-# PRETEXT_SKIP_BLAS2=1 skips it).
-# Each stage prints what it runs and its time; the script exits 1 if any stage failed.
+# PRETEXT_SKIP_BLAS2=1 skips it), and build-aarch64 (the engine cross-compiled for 64-bit ARM, its
+# unit and golden tests run under qemu-aarch64; scripts/ci-stage-aarch64.sh, which installs the
+# cross compiler and arm64 libraries on Debian; PRETEXT_SKIP_AARCH64=1 skips it).
+# Each stage prints what it runs and its time; a stage that cannot run here (exit 77) is reported
+# as skipped, not passed; the script exits 1 if any stage failed.
 # Arguments are passed to the first ctest (e.g. -R test_idx).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,11 +31,13 @@ stage() {
   local t0=$SECONDS rc=0
   echo "run-tests: stage $name: $*"
   "$@" || rc=$?
-  local line
-  line="$(printf '%-10s %-6s %5d s' "$name" "$([ "$rc" -eq 0 ] && echo passed || echo FAILED)" $((SECONDS - t0)))"
+  local line result=FAILED
+  [ "$rc" -eq 0 ] && result=passed
+  [ "$rc" -eq 77 ] && result=SKIPPED
+  line="$(printf '%-10s %-7s %5d s' "$name" "$result" $((SECONDS - t0)))"
   echo "run-tests: stage $line"
   summary+=("$line")
-  [ "$rc" -eq 0 ] || status=1
+  [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || status=1
 }
 
 stage main ctest --test-dir "${PRETEXT_BUILD_DIR:-build}" --output-on-failure -j2 "$@"
@@ -53,6 +58,9 @@ if [ "${PRETEXT_SKIP_MPICH:-0}" != 1 ]; then
 fi
 if [ "${PRETEXT_SKIP_BLAS2:-0}" != 1 ]; then
   stage blis bash scripts/ci-stage-blas.sh
+fi
+if [ "${PRETEXT_SKIP_AARCH64:-0}" != 1 ]; then
+  stage aarch64 bash scripts/ci-stage-aarch64.sh
 fi
 echo "run-tests: stages"
 printf '  %s\n' "${summary[@]}"

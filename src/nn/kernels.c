@@ -54,9 +54,11 @@ const PtKernels *pt_kernels_table(PtKernelSet set) {
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 /* The instructions each set needs, as __builtin_cpu_supports names them; "" ends a list. */
 static const char *const needs_avx2[] = {"avx2", "fma", ""};
 static const char *const needs_avx512[] = {"avx2", "fma", "avx512f", "avx512vl", "avx512bw", "avx512dq", ""};
+#endif
 
 /* Appends to missing (if not NULL) the needed instructions this CPU lacks; returns their count. */
 static int count_missing(PtKernelSet set, char *missing, size_t n) {

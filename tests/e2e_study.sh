@@ -207,7 +207,7 @@ for _ in $(seq 1000); do # until rank 0 has saved a pretext checkpoint
 done
 rank1=""
 for p in $(pgrep -f "pretext run --out $tmp/sig.h5" || true); do
-  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && rank1="$p"
+  tr '\0' '\n' < "/proc/$p/environ" 2> /dev/null | grep -qxE "(OMPI_COMM_WORLD_RANK|PMI_RANK)=1" && rank1="$p"
 done
 if [ -n "$rank1" ]; then kill -TERM "$rank1"; else fail "no rank 1 to signal"; fi
 rc=0; wait "$pid" || rc=$?

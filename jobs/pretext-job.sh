@@ -267,6 +267,19 @@ pretext_job_main() {
     pretext_job_run_forwarding "${cmd[@]}"
     local status=$PRETEXT_JOB_STATUS
     pretext_job_log "$(date +%T) pretext exited with status $status"
+    # A launcher's 0 is checked against the file: MPICH's Hydra mpiexec can return 0 after a
+    # signal stopped the ranks (docs/reliability.md). A file that is not complete makes it 75.
+    if [ "$status" = 0 ]; then
+        local check check_status=0
+        check="$("$PRETEXT_BIN" status "$out" 2>&1)" || check_status=$?
+        check="${check%%$'\n'*}" # its first line
+        if [ "$check_status" = "$PRETEXT_JOB_RESUMABLE" ]; then
+            pretext_job_log "the launcher returned 0, but $check: treating the run as interrupted (status $PRETEXT_JOB_RESUMABLE)"
+            status=$PRETEXT_JOB_RESUMABLE
+        elif [ "$check_status" != 0 ]; then
+            pretext_job_log "the launcher returned 0, but the results file cannot be checked: $check"
+        fi
+    fi
     case "$status" in
         0) pretext_job_log "done: $out" ;;
         "$PRETEXT_JOB_RESUMABLE")

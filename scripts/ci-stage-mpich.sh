@@ -4,7 +4,8 @@
 # tests, MPI tests (1, 2 and 4 ranks, launched by mpiexec.mpich, no Open MPI flag) and the
 # end-to-end run tests (smoke, resume, ranks 1-8, checkpoint; MPI abort on a failed rank), every
 # bad input (e2e_bad_input) and the faults (e2e_faults: kill -9 at 10 moments instead of 24,
-# signals to mpiexec and to each rank, full disk, divergence).
+# signals to mpiexec and to each rank, full disk, divergence) and the job scripts' check of a
+# launcher's 0 against the file (e2e_job_status).
 # Checks first that the program links MPICH's library and not Open MPI's. Run by
 # scripts/run-tests.sh; alone: bash scripts/ci-stage-mpich.sh (after scripts/setup.sh --tests).
 # Environment: PRETEXT_MPICH_BUILD_DIR (build-mpich), PRETEXT_MPICH_CC (/usr/bin/mpicc.mpich),
@@ -18,7 +19,7 @@ mpiexec="${PRETEXT_MPICH_MPIEXEC:-/usr/bin/mpiexec.mpich}"
 for tool in "$mpicc" "$mpiexec"; do
   [ -x "$tool" ] || { echo "ci-stage-mpich: $tool not found (Debian: apt-get install libmpich-dev mpich; scripts/setup.sh --tests)" >&2; exit 1; }
 done
-tests='^(test_.*|mpi_.*|e2e_run_.*|e2e_mpi_fail_fast|e2e_bad_input|e2e_faults)$'
+tests='^(test_.*|mpi_.*|e2e_run_.*|e2e_mpi_fail_fast|e2e_bad_input|e2e_faults|e2e_job_status)$'
 # e2e_faults: 10 kills, at least 3 landing in a running job (the Open MPI build runs 24, at least
 # 20 landing). Hydra forwards the ranks' output in bursts, so a kill aimed at a progress line often
 # comes after the run (or the target rank's share) has ended: 5 to 7 of 10 landed in four runs.

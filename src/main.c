@@ -18,10 +18,12 @@
 
 const PtCommand pt_commands[] = {
     {"run", "the whole experiment (benchmark, pretext task, 20+20 trials) over MPI ranks;\n"
-            "          results in one HDF5 file", pt_cmd_run, pt_cmd_run_usage},
-    {"train", "the supervised benchmark only, with Keras-like epoch lines", pt_cmd_train, pt_cmd_train_usage},
-    {"bench", "engine throughput (images/s) for training and inference", pt_cmd_bench, pt_cmd_bench_usage},
-    {NULL, NULL, NULL, NULL},
+            "          results in one HDF5 file", pt_cmd_run, pt_cmd_run_usage, 0},
+    {"train", "the supervised benchmark only, with Keras-like epoch lines", pt_cmd_train, pt_cmd_train_usage, 0},
+    {"bench", "engine throughput (images/s) for training and inference", pt_cmd_bench, pt_cmd_bench_usage, 0},
+    {"status", "whether a results file is complete (exit 0) or resumable (75); no MPI",
+     pt_cmd_status, pt_cmd_status_usage, 1},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 /* Freed memory stays in the process's heap. glibc serves blocks of 128 KB and more with mmap and
@@ -82,6 +84,10 @@ int main(int argc, char **argv) {
     if (info == 'v') {
         pt_print_version(stdout);
         return PT_EXIT_OK;
+    }
+    if (command->without_mpi) {
+        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0); /* as below */
+        return command->run(argc - 1, argv + 1);
     }
     /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
      * starts up), and again after MPI_Init in case the MPI library installed its own. */

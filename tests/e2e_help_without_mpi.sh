@@ -17,13 +17,14 @@ case "$mpi_version" in
 esac
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 failed=0
+no_data=0
 fail() { echo "FAIL $*"; failed=1; }
 set +e
 OMPI_MCA_pml=no_such_pml "$bin" run --out "$tmp/x.h5" > "$tmp/broken.log" 2>&1
 rc=$?
 set -e
 [ "$rc" -ne 0 ] || { echo "FAIL: MPI given a nonexistent PML started anyway: the check would prove nothing"; exit 1; }
-for cmd in run train bench; do
+for cmd in run train bench status; do
   for opt in --help --version; do
     out=$(OMPI_MCA_pml=no_such_pml "$bin" "$cmd" "$opt" 2>&1) || { fail "pretext $cmd $opt exited $? with MPI broken"; continue; }
     case "$opt" in
@@ -33,5 +34,20 @@ for cmd in run train bench; do
   done
 done
 out=$(OMPI_MCA_pml=no_such_pml "$bin" --version 2>&1) || fail "pretext --version exited $?"
-[ "$failed" -eq 0 ] && echo "ok   --help and --version of run, train, bench work while MPI cannot start (a run exited $rc)"
+# status reads a file without MPI: a complete one from a smoke run (MPI working), read with MPI broken
+data="${PRETEXT_DATA_DIR:-$src/data/mnist}"
+if [ -f "$data/train-images-idx3-ubyte" ] || [ -f "$data/train-images-idx3-ubyte.gz" ]; then
+  "$mpiexec" -n 1 "$bin" run --quiet --config "$src/configs/smoke.ini" --out "$tmp/done.h5" "data.dir=$data" \
+    data.train_images=500 trials.supervised=1 trials.self_supervised=1 > "$tmp/run.log" 2>&1 \
+    || { cat "$tmp/run.log"; fail "the smoke run for status failed"; }
+  out=$(OMPI_MCA_pml=no_such_pml "$bin" status "$tmp/done.h5" 2>&1) || fail "pretext status exited $? with MPI broken: $out"
+  grep -q ": complete: " <<< "$out" || fail "pretext status with MPI broken printed: $out"
+else
+  no_data=1
+fi
+if [ "$failed" -eq 0 ] && [ "$no_data" -eq 1 ]; then
+  echo "SKIP: --help and --version passed, but status could not be checked: no MNIST in $data (scripts/fetch-data.sh)"
+  exit 77
+fi
+[ "$failed" -eq 0 ] && echo "ok   --help and --version of run, train, bench, status, and status itself, work while MPI cannot start (a run exited $rc)"
 exit "$failed"

@@ -39,7 +39,7 @@ if [ -n "$missing" ]; then
     exit 77
   fi
   added_arch=0
-  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  if ! grep -qx arm64 <<< "$(dpkg --print-foreign-architectures)"; then
     echo "ci-stage-aarch64: adding arm64 to dpkg's architectures (for the arm64 libraries)"
     $sudo_cmd dpkg --add-architecture arm64
     added_arch=1
@@ -73,6 +73,8 @@ fi
 # The tests must be ARM programs, run through the emulator (not x86-64 ones by mistake).
 file_kind="$(od -An -tx1 -j18 -N2 "$dir/tests/test_golden" | tr -d ' \n')"
 [ "$file_kind" = "b700" ] || { echo "ci-stage-aarch64: $dir/tests/test_golden is not an aarch64 program (e_machine $file_kind)" >&2; exit 1; }
-ctest --test-dir "$dir" -N -V | grep -q "Test command: .*qemu-aarch64" \
+# (The listing is read whole: grep -q on a pipe under pipefail fails when ctest gets SIGPIPE.)
+listing="$(ctest --test-dir "$dir" -N -V)"
+grep -q "Test command: .*qemu-aarch64" <<< "$listing" \
   || { echo "ci-stage-aarch64: ctest does not run the tests under qemu-aarch64" >&2; exit 1; }
 ctest --test-dir "$dir" --output-on-failure -j2 "$@"

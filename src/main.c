@@ -85,17 +85,14 @@ int main(int argc, char **argv) {
         pt_print_version(stdout);
         return PT_EXIT_OK;
     }
-    if (command->without_mpi) {
-        setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0); /* as below */
-        return command->run(argc - 1, argv + 1);
-    }
-    /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
-     * starts up), and again after MPI_Init in case the MPI library installed its own. */
-    pt_install_signal_handlers();
     /* HDF5's own flock on every file it opens fails on file systems without flock (Lustre without
      * -o flock, some NFS) and adds nothing here: only rank 0 opens the results file, under
      * pretext's own fcntl lock (pt_lock.h). A value the user set wins. */
     setenv("HDF5_USE_FILE_LOCKING", "FALSE", 0);
+    if (command->without_mpi) return command->run(argc - 1, argv + 1);
+    /* Catch the stop signals from the very start (a batch system's warning can arrive while MPI
+     * starts up), and again after MPI_Init in case the MPI library installed its own. */
+    pt_install_signal_handlers();
     keep_freed_memory();
     MPI_Init(&argc, &argv);
     pt_install_signal_handlers();

@@ -1,7 +1,7 @@
 /* pt_cli.h: the program's subcommands; main.c dispatches argv[1] to one of these. Each returns the
  * process exit code (PT_EXIT_*); MPI is initialised by main before run is called (except for a
- * command marked without_mpi), never for --help or --version, which main answers from usage alone (they must work on a login node whose
- * MPI cannot start outside a job). */
+ * command marked without_mpi), never for --help or --version, which main answers from usage
+ * alone (they must work on a login node whose MPI cannot start outside a job). */
 #ifndef PT_CLI_H
 #define PT_CLI_H
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "pt_cli.h"
+#include "pt_experiment.h"
 #include "pt_results.h"
 #include "pt_util.h"
 
@@ -39,11 +40,10 @@ int pt_cmd_status(int argc, char **argv) {
         fprintf(stderr, "pretext: error: %s\n", err.msg);
         return PT_EXIT_ERROR;
     }
-    /* the phases this file's configuration trains (a disabled benchmark is not one) */
-    int phases_done = 0, phases = 0;
+    int phases_done = 0, phases = 0; /* the phases this file's configuration trains */
     for (int s = 0; s < r.n_seeds; s++)
         for (int k = 0; k < PT_NUM_PHASES; k++) {
-            if (k == PT_PHASE_BENCHMARK && !r.config.benchmark_enabled) continue;
+            if (!pt_experiment_phase_wanted(&r.config, (PtPhaseId)k)) continue;
             phases++;
             phases_done += r.seeds[s].phase[k].done != 0;
         }

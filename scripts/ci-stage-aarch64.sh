@@ -57,6 +57,9 @@ if [ -n "$missing" ]; then
   [ -z "$missing" ] || { echo "ci-stage-aarch64: still missing after installing: $missing" >&2; exit 1; }
 fi
 
+# test_idx reads the real MNIST files (a no-op when scripts/setup.sh already fetched them).
+bash scripts/fetch-data.sh > /dev/null
+
 mkdir -p "$dir"
 echo "ci-stage-aarch64: cmake -S . -B $dir -DCMAKE_TOOLCHAIN_FILE=cmake/toolchain-aarch64-linux-gnu.cmake -DPRETEXT_ENGINE_ONLY=ON; ctest (under qemu-aarch64)"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Release -DCMAKE_TOOLCHAIN_FILE="$root/cmake/toolchain-aarch64-linux-gnu.cmake" \

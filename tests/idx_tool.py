@@ -2,7 +2,8 @@
 """idx_tool.py: makes small and deliberately broken MNIST data folders for the reliability tests
 (standard library only, so any python3 works).
 
-  idx_tool.py small SRC DST N_TRAIN N_TEST   the first N images/labels of each set of SRC (raw IDX)
+  idx_tool.py small SRC DST N_TRAIN N_TEST   the first N images/labels of each set of SRC (raw IDX
+                                             or .gz), written raw
   idx_tool.py break CASE DIR                 damages DIR/train-images-idx3-ubyte (or its labels)
                                              in the way CASE names (see CASES below)
 """
@@ -40,11 +41,20 @@ def first_n(data, n):
     return head + data[start:start + n * item]
 
 
+def read_idx(src, name):
+    """SRC/NAME raw, else SRC/NAME.gz unpacked (fetch-data.sh keeps either)."""
+    path = os.path.join(src, name)
+    if not os.path.exists(path) and os.path.exists(path + ".gz"):
+        with gzip.open(path + ".gz", "rb") as f:
+            return f.read()
+    return read(path)
+
+
 def small(src, dst, n_train, n_test):
     os.makedirs(dst, exist_ok=True)
     for name in FILES:
         n = n_train if name.startswith("train") else n_test
-        write(os.path.join(dst, name), first_n(read(os.path.join(src, name)), n))
+        write(os.path.join(dst, name), first_n(read_idx(src, name), n))
 
 
 def break_case(case, d):

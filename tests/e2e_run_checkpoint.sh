@@ -13,7 +13,7 @@ tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 # groups, stopped and resumed: e2e_study.sh).
 # The first 1600 training and 1000 test images of MNIST: what data.train_images=1600 would train
 # on, with a tenth of the test set to evaluate (most of a run's time under the sanitizers).
-python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 1600 1000 > /dev/null
+python3 "$src/tests/idx_tool.py" small "${PRETEXT_DATA_DIR:-$src/data/mnist}" "$tmp/data" 1600 1000 > /dev/null
 cfg=("data.dir=$tmp/data" benchmark.epochs=3 pretext.epochs=3 trials.supervised=2
      trials.self_supervised=2 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
      downstream.finetune_epochs=1 run.phase_groups=1)

@@ -9,7 +9,7 @@ src="${PRETEXT_SOURCE_DIR:?}"; bin="${PRETEXT_BINARY:?}"
 tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
 # The first 2000 training and 1000 test images of MNIST (a tenth of the test set to evaluate:
 # most of a run's time under the sanitizers).
-python3 "$src/tests/idx_tool.py" small "$src/data/mnist" "$tmp/data" 2000 1000 > /dev/null
+python3 "$src/tests/idx_tool.py" small "${PRETEXT_DATA_DIR:-$src/data/mnist}" "$tmp/data" 2000 1000 > /dev/null
 cfg=("data.dir=$tmp/data" benchmark.epochs=1 pretext.epochs=1 trials.supervised=3
      trials.self_supervised=3 trials.labels=40 trials.epochs=2 downstream.frozen_epochs=1
      downstream.finetune_epochs=1)
